@@ -1,0 +1,21 @@
+"""File formats and model downloads: safetensors with NumPy, the Hugging Face hub cache."""
+
+from .hub import (
+    KNOWN_MODELS,
+    MODEL_FILES,
+    DownloadError,
+    download_file,
+    resolve_model_dir,
+)
+from .safetensors import load_safetensors, read_safetensors_metadata, save_safetensors
+
+__all__ = [
+    "KNOWN_MODELS",
+    "MODEL_FILES",
+    "DownloadError",
+    "download_file",
+    "resolve_model_dir",
+    "load_safetensors",
+    "read_safetensors_metadata",
+    "save_safetensors",
+]

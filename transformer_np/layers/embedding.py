@@ -1,0 +1,103 @@
+"""Token embeddings and the two ways to tell the model where a token is: learned and sinusoidal."""
+import math
+
+import numpy as np
+
+from ..core import Module, Parameter, check_float_dtype, check_input
+from ..init import make_rng, normal
+
+
+def check_ids(ids, vocab_size, what="token ids"):
+    """Integer ids in [0, vocab_size): anything else is a user error worth a clear message."""
+    ids = np.asarray(ids)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"{what} must be integers, got dtype {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"{what} must be in [0, {vocab_size}), got values in [{ids.min()}, {ids.max()}]")
+    return ids
+
+
+class Embedding(Module):
+    """Lookup table: y[b, t] = W[ids[b, t]]
+
+    Shapes: ids (B, T) integers, W (V, C), y (B, T, C).
+    Backward: ids are not differentiable; each row used collects its gradient,
+        dW[v] += sum over (b, t) with ids[b, t] == v of dY[b, t]        (np.add.at handles repeats)
+    Keeps ids.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, rng=None, init_std=0.02):
+        self.dtype = check_float_dtype(dtype)
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(normal(make_rng(rng), (num_embeddings, embedding_dim), init_std, self.dtype))
+
+    def forward(self, ids):
+        self.ids = check_ids(ids, self.num_embeddings)
+        return self.weight.data[self.ids]                               # (B, T, C)
+
+    def backward(self, dy):
+        np.add.at(self.weight.grad, self.ids, dy)
+        return None
+
+
+class LearnedPositionalEmbedding(Module):
+    """Adds a learned vector per position: y[b, t] = x[b, t] + P[start + t]   (GPT-2's `wpe`)
+
+    Shapes: x (B, T, C), P (max_len, C), y (B, T, C). `start` is the position of x's first token
+    (non-zero when decoding one token at a time with a key/value cache).
+    Backward: dX = dY;  dP[start + t] += sum_b dY[b, t].
+    """
+
+    def __init__(self, max_len, d_model, dtype=np.float32, rng=None, init_std=0.01):
+        self.dtype = check_float_dtype(dtype)
+        self.max_len = max_len
+        self.weight = Parameter(normal(make_rng(rng), (max_len, d_model), init_std, self.dtype))
+
+    def forward(self, x, start=0):
+        check_input(x, self.dtype)
+        T = x.shape[1]
+        if start + T > self.max_len:
+            raise ValueError(f"sequence of {start + T} positions exceeds the context window max_len={self.max_len}")
+        self.span = (start, start + T)
+        return x + self.weight.data[start:start + T]                   # (B, T, C) + (T, C)
+
+    def backward(self, dy):
+        start, stop = self.span
+        self.weight.grad[start:stop] += dy.sum(axis=0)
+        return dy
+
+
+def sinusoidal_table(max_len, d_model, dtype=np.float32):
+    """PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d))   (max_len, d_model)
+
+    Each pair of channels is a rotation at its own frequency, so PE[pos + k] is a linear function of
+    PE[pos]: the paper's argument for why attention can learn relative offsets."""
+    positions = np.arange(max_len)[:, None]                            # (max_len, 1)
+    rates = np.exp(-math.log(10000.0) * np.arange(0, d_model, 2) / d_model)  # (ceil(d/2),)
+    table = np.zeros((max_len, d_model))
+    table[:, 0::2] = np.sin(positions * rates)
+    table[:, 1::2] = np.cos(positions * rates[: d_model // 2])
+    return table.astype(dtype)
+
+
+class SinusoidalPositionalEncoding(Module):
+    """Adds the fixed sinusoidal table of "Attention Is All You Need": y = x + PE[start : start + T]
+
+    Shapes: x (B, T, C), PE (max_len, C), y (B, T, C). No parameters.
+    Backward: dX = dY (adding a constant).
+    """
+
+    def __init__(self, max_len, d_model, dtype=np.float32):
+        self.dtype = check_float_dtype(dtype)
+        self.max_len = max_len
+        self.table = sinusoidal_table(max_len, d_model, self.dtype)
+
+    def forward(self, x, start=0):
+        check_input(x, self.dtype)
+        T = x.shape[1]
+        if start + T > self.max_len:
+            raise ValueError(f"sequence of {start + T} positions exceeds the context window max_len={self.max_len}")
+        return x + self.table[start:start + T]
+
+    def backward(self, dy):
+        return dy

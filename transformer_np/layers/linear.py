@@ -1,0 +1,41 @@
+"""Linear (fully connected) layer, stored as GPT-2's Conv1D stores it: weight (in, out)."""
+import numpy as np
+
+from ..core import Module, Parameter, check_float_dtype, check_input
+from ..init import make_rng, normal
+
+
+class Linear(Module):
+    """y = x @ W + b
+
+    Shapes: x (..., in_features), W (in_features, out_features), b (out_features,), y (..., out_features).
+    Backward, with the leading axes flattened into N rows (X: (N, in), dY: (N, out)):
+        dX = dY @ W.T          (N, in)
+        dW += X.T @ dY         (in, out)
+        db += sum_rows(dY)     (out,)
+    Keeps X for dW.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, rng=None, init_std=0.02):
+        self.dtype = check_float_dtype(dtype)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(normal(make_rng(rng), (in_features, out_features), init_std, self.dtype))
+        self.bias = Parameter(np.zeros(out_features, dtype=self.dtype)) if bias else None
+
+    def forward(self, x):
+        check_input(x, self.dtype)
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear expects last dimension {self.in_features}, got input of shape {x.shape}")
+        self.x = x
+        y = x @ self.weight.data                                        # (..., out)
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, dy):
+        x2 = self.x.reshape(-1, self.in_features)                       # (N, in)
+        dy2 = dy.reshape(-1, self.out_features)                         # (N, out)
+        self.weight.grad += x2.T @ dy2
+        if self.bias is not None:
+            self.bias.grad += dy2.sum(axis=0)
+        return dy @ self.weight.data.T                                  # (..., in)
