@@ -4,7 +4,8 @@ from .attention import (KVCache, MultiHeadAttention, ScaledDotProductAttention, 
                         combine_masks, padding_mask)
 from .combinators import Add, Branch, Identity, Residual, Sequential
 from .dropout import Dropout
-from .embedding import Embedding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding, sinusoidal_table
+from .embedding import (Embedding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding, TiedOutputHead,
+                        sinusoidal_table)
 from .feedforward import FeedForward
 from .linear import Linear
 from .norm import LayerNorm

@@ -63,7 +63,7 @@ class ScaledDotProductAttention(Module):
             # The most negative finite number rather than -inf: a fully masked row then gives uniform
             # weights instead of NaN (0/0), and the gradient through it is still exactly zero.
             scores = np.where(mask, scores, np.finfo(scores.dtype).min)
-        self.q, self.k, self.v = q, k, v
+        self.q, self.k, self.v, self.mask = q, k, v, mask
         self.attn_weights = self.softmax.forward(scores)               # (B, H, T_q, T_k)
         return self.attn_weights @ v                                   # (B, H, T_q, d_v)
 
@@ -72,6 +72,10 @@ class ScaledDotProductAttention(Module):
         dv = A.swapaxes(-1, -2) @ d_out                                # (B, H, T_k, d_v)
         dA = d_out @ self.v.swapaxes(-1, -2)                           # (B, H, T_q, T_k)
         dscores = self.softmax.backward(dA) * self.scale
+        if self.mask is not None:
+            # Masked scores are constants: no gradient flows to q, k through them (this matters for a
+            # fully masked row, whose uniform weights would otherwise give a non-zero softmax backward).
+            dscores = dscores * self.mask
         dq = dscores @ self.k                                          # (B, H, T_q, d_k)
         dk = dscores.swapaxes(-1, -2) @ self.q                         # (B, H, T_k, d_k)
         return dq, dk, dv

@@ -55,6 +55,8 @@ class LearnedPositionalEmbedding(Module):
 
     def forward(self, x, start=0):
         check_input(x, self.dtype)
+        if x.ndim != 3 or x.shape[-1] != self.weight.data.shape[1]:
+            raise ValueError(f"positional embedding expects input (B, T, {self.weight.data.shape[1]}), got shape {x.shape}")
         T = x.shape[1]
         if start + T > self.max_len:
             raise ValueError(f"sequence of {start + T} positions exceeds the context window max_len={self.max_len}")
@@ -94,6 +96,8 @@ class SinusoidalPositionalEncoding(Module):
 
     def forward(self, x, start=0):
         check_input(x, self.dtype)
+        if x.ndim != 3 or x.shape[-1] != self.table.shape[1]:
+            raise ValueError(f"positional encoding expects input (B, T, {self.table.shape[1]}), got shape {x.shape}")
         T = x.shape[1]
         if start + T > self.max_len:
             raise ValueError(f"sequence of {start + T} positions exceeds the context window max_len={self.max_len}")
@@ -101,3 +105,24 @@ class SinusoidalPositionalEncoding(Module):
 
     def backward(self, dy):
         return dy
+
+
+class TiedOutputHead(Module):
+    """Output projection that reuses the token embedding matrix E (V, C) ("weight tying"):
+        logits = x @ E^T                       x (B, T, C) -> logits (B, T, V)
+    Backward:  dX = dLogits @ E,   dE += dLogits^T @ X   (added to the embedding's own gradient: E is
+    used twice, at the input and here, so it receives the sum of both uses).
+    Holds the embedding's Parameter, not a copy, so named_parameters lists it once (as the embedding).
+    """
+
+    def __init__(self, embedding):
+        self.weight = embedding.weight
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.weight.data.T                                  # (B, T, V)
+
+    def backward(self, dlogits):
+        V, C = self.weight.data.shape
+        self.weight.grad += dlogits.reshape(-1, V).T @ self.x.reshape(-1, C)
+        return dlogits @ self.weight.data                              # (B, T, C)
