@@ -4,7 +4,7 @@ from .gradcheck import gradient_check
 from .layers import *  # noqa: F401,F403  (the layer classes are the public API)
 from .blocks import Decoder, DecoderBlock, Encoder, EncoderBlock
 from .losses import CrossEntropyLoss, accuracy
-from .models import EncoderClassifier, Transformer, TransformerLM
+from .models import GPT2, EncoderClassifier, Transformer, TransformerLM
 from .optim import SGD, Adam, AdamW, clip_grad_norm, warmup_cosine
 
 __version__ = "0.1.0"

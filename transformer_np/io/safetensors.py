@@ -211,7 +211,7 @@ def load_safetensors(path: str | os.PathLike, *, copy: bool = False) -> dict[str
 
 def _float32_to_bf16_bits(values: np.ndarray) -> np.ndarray:
     """Round float32 to the nearest BF16 (ties to even); return the uint16 bits."""
-    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    bits = np.asarray(values, dtype=np.float32, order="C").view(np.uint32)
     # Adding 0x7FFF plus the lowest kept bit rounds to nearest, ties to even.
     rounding = ((bits >> 16) & 1) + np.uint32(0x7FFF)
     rounded = ((bits.astype(np.uint64) + rounding) >> 16).astype(np.uint16)
@@ -231,7 +231,8 @@ def _encode(path: Path, name: str, array, float_dtype: str | None) -> tuple[str,
     dtype_name = _NAME_OF_DTYPE.get(array.dtype.newbyteorder("="))
     if dtype_name is None:
         raise ValueError(f"{path}: tensor {name!r}: cannot store dtype {array.dtype}")
-    return dtype_name, np.ascontiguousarray(array, dtype=_STORED_DTYPES[dtype_name])
+    # asarray(order="C") rather than ascontiguousarray, which turns 0-d into 1-d.
+    return dtype_name, np.asarray(array, dtype=_STORED_DTYPES[dtype_name], order="C")
 
 
 def save_safetensors(
@@ -284,6 +285,10 @@ def save_safetensors(
                 f.write(data.tobytes())
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600 files; give the checkpoint the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp_name, 0o666 & ~umask)
         os.replace(temp_name, path)
     except BaseException:
         try:

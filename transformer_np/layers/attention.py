@@ -125,6 +125,8 @@ class MultiHeadAttention(Module):
     The cross-attention backward returns (dX, dContext); self-attention returns dX.
     """
 
+    record_attention = None     # a list to append each forward's weights (B, H, T_q, T_k) to; None = off
+
     def __init__(self, d_model, n_heads, cross=False, bias=True, dtype=np.float32, rng=None, proj_init_std=0.02):
         if d_model % n_heads:
             raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
@@ -170,6 +172,8 @@ class MultiHeadAttention(Module):
             causal_mask(t_query, t_key) if causal and t_query > 1 else None,   # one new query sees all
             padding_mask(key_padding_mask) if key_padding_mask is not None else None)
         heads = self.attention.forward(q, k, v, mask)                  # (B, H, T, d_k)
+        if self.record_attention is not None:                          # opt-in, see viz.capture_attention
+            self.record_attention.append(self.attention.attn_weights.copy())
         return self.c_proj(self.merge_heads(heads))                    # (B, T, C)
 
     @property

@@ -119,6 +119,9 @@ class TiedOutputHead(Module):
         self.weight = embedding.weight
 
     def forward(self, x):
+        check_input(x, self.weight.data.dtype)
+        if x.shape[-1] != self.weight.data.shape[1]:
+            raise ValueError(f"output head expects last dimension {self.weight.data.shape[1]}, got input of shape {x.shape}")
         self.x = x
         return x @ self.weight.data.T                                  # (B, T, V)
 

@@ -1,0 +1,156 @@
+"""Benchmark: time of one training step (forward + backward + AdamW) of the TransformerLM.
+
+    python bench/train_step.py                      # d_model=128, 4 layers, 4 heads, d_ff=512, T=64, B=32
+    python bench/train_step.py --threads 1 --steps 30
+
+Prints one JSON object. If torch is importable, the same architecture (pre-LN GPT block, tanh GELU,
+tied embeddings, float32) is timed in PyTorch eager mode on the CPU with the same thread count, and the
+ratio ours / torch of tokens per second is reported. NumPy's BLAS thread count is set through the
+OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS environment variables before NumPy is imported.
+This is a benchmark, not a test: numbers vary with the machine and its load.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--d-model", type=int, default=128)
+    p.add_argument("--n-layers", type=int, default=4)
+    p.add_argument("--n-heads", type=int, default=4)
+    p.add_argument("--d-ff", type=int, default=512)
+    p.add_argument("--vocab-size", type=int, default=256)
+    p.add_argument("--seq-len", type=int, default=64, help="T")
+    p.add_argument("--batch-size", type=int, default=32, help="B")
+    p.add_argument("--steps", type=int, default=20, help="timed steps (after warm-up)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="BLAS threads for NumPy and torch.set_num_threads for PyTorch")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    return p.parse_args(argv)
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402  (after the thread variables)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from transformer_np import AdamW, CrossEntropyLoss, TransformerLM  # noqa: E402
+from transformer_np.optim import decay_groups  # noqa: E402
+
+
+def median_time(step, n_warmup, n_steps):
+    for _ in range(n_warmup):
+        step()
+    times = []
+    for _ in range(n_steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2], times
+
+
+def bench_numpy(a):
+    model = TransformerLM(vocab_size=a.vocab_size, d_model=a.d_model, n_heads=a.n_heads, n_layers=a.n_layers,
+                          d_ff=a.d_ff, max_len=a.seq_len, dtype=np.float32, seed=0)
+    opt = AdamW(decay_groups(model.named_parameters(), 0.1), lr=3e-4)
+    loss_fn = CrossEntropyLoss()
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, a.vocab_size, (a.batch_size, a.seq_len + 1))
+    x, y = ids[:, :-1], ids[:, 1:]
+
+    def step():
+        model.zero_grad()
+        logits = model.forward(x)
+        loss_fn.forward(logits, y)
+        model.backward(loss_fn.backward())
+        opt.step()
+        assert logits.dtype == np.float32
+    return median_time(step, a.warmup, a.steps)
+
+
+def bench_torch(a):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.ln_2 = nn.LayerNorm(a.d_model), nn.LayerNorm(a.d_model)
+            self.c_attn, self.c_proj = nn.Linear(a.d_model, 3 * a.d_model), nn.Linear(a.d_model, a.d_model)
+            self.c_fc, self.mlp_proj = nn.Linear(a.d_model, a.d_ff), nn.Linear(a.d_ff, a.d_model)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+            q, k, v = (t.view(B, T, a.n_heads, C // a.n_heads).transpose(1, 2) for t in (q, k, v))
+            # The explicit formula (as ours), not the fused scaled_dot_product_attention kernel.
+            att = (q @ k.transpose(-2, -1)) * (1.0 / (C // a.n_heads) ** 0.5)
+            att = att.masked_fill(~mask[:T, :T], float("-inf")).softmax(dim=-1)
+            x = x + self.c_proj((att @ v).transpose(1, 2).reshape(B, T, C))
+            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(a.vocab_size, a.d_model), nn.Embedding(a.seq_len, a.d_model)
+            self.h = nn.ModuleList(Block() for _ in range(a.n_layers))
+            self.ln_f = nn.LayerNorm(a.d_model)
+
+        def forward(self, ids):
+            x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
+            for block in self.h:
+                x = block(x)
+            return self.ln_f(x) @ self.wte.weight.T
+
+    mask = torch.tril(torch.ones(a.seq_len, a.seq_len, dtype=torch.bool))
+    model = GPT()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, foreach=True)
+    ids = torch.from_numpy(np.random.default_rng(0).integers(0, a.vocab_size, (a.batch_size, a.seq_len + 1)))
+    x, y = ids[:, :-1], ids[:, 1:]
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x).reshape(-1, a.vocab_size), y.reshape(-1))
+        loss.backward()
+        opt.step()
+    return median_time(step, a.warmup, a.steps), torch.__version__
+
+
+def main(a):
+    tokens = a.batch_size * a.seq_len
+    ours, _ = bench_numpy(a)
+    result = {"config": {"d_model": a.d_model, "n_layers": a.n_layers, "n_heads": a.n_heads, "d_ff": a.d_ff,
+                         "vocab_size": a.vocab_size, "T": a.seq_len, "B": a.batch_size, "dtype": "float32"},
+              "threads": a.threads, "numpy": np.__version__, "python": platform.python_version(),
+              "numpy_ms_per_step": round(ours * 1e3, 2), "numpy_tokens_per_s": round(tokens / ours, 1)}
+    torch_result = None
+    if not a.no_torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            result["torch"] = "not importable: comparison skipped"
+        else:
+            (theirs, _), version = bench_torch(a)
+            torch_result = theirs
+            result.update(torch=version, torch_threads=a.threads, torch_ms_per_step=round(theirs * 1e3, 2),
+                          torch_tokens_per_s=round(tokens / theirs, 1),
+                          ratio_numpy_over_torch=round(theirs / ours, 3))
+    print(json.dumps(result))
+    return torch_result
+
+
+if __name__ == "__main__":
+    main(ARGS)

@@ -1,0 +1,157 @@
+"""Grokking on modular addition: the network memorises first and generalises much later.
+
+Task: given the tokens `a b =` (a, b in 0..p-1, `=` is token p), predict (a + b) mod p at the last
+position. A fraction of all p*p pairs is the training set, the rest is held out. With full-batch AdamW
+and strong weight decay, a one-layer TransformerLM fits the training set within a few hundred steps
+(training accuracy 100%, held-out accuracy near chance, 1/p), and only thousands of steps later does
+held-out accuracy climb to ~100%: weight decay slowly trades the memorising solution for a smaller one
+that computes the sum (Power et al. 2022, "Grokking"; Nanda et al. 2023 for the mechanism).
+
+    python examples/grokking.py                        # defaults sized for ~10 minutes on 2 busy cores
+    python examples/grokking.py --p 97 --frac 0.3 --max-steps 20000 --time-limit 3600
+
+Writes docs/figures/grokking.svg (loss and accuracy vs step, log-scale steps), the metrics as JSON
+lines next to it, and prints a JSON summary with the two step counts:
+    train_100_step   first step at which training accuracy is 100%
+    heldout_95_step  first step at which held-out accuracy is >= 95%
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+
+from transformer_np import AdamW, CrossEntropyLoss, TransformerLM  # noqa: E402
+from transformer_np.optim import decay_groups  # noqa: E402
+from transformer_np.viz import write_curves_svg  # noqa: E402
+
+
+def modular_addition_data(p, frac, seed):
+    """All pairs (a, b) as inputs `a b =` (token p is `=`), targets (a + b) mod p; a random `frac` of
+    them for training, the rest held out. Returns (x_train, y_train, x_held, y_held)."""
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    x = np.stack([a, b, np.full_like(a, p)], axis=1).astype(np.int64)      # (p*p, 3)
+    y = (a + b) % p
+    perm = np.random.default_rng(seed).permutation(len(x))
+    n_train = int(round(frac * len(x)))
+    tr, ho = perm[:n_train], perm[n_train:]
+    return x[tr], y[tr], x[ho], y[ho]
+
+
+def last_position_targets(y):
+    """Targets and loss mask for (N, 3) inputs: only the last position (after `=`) is scored."""
+    targets = np.zeros((len(y), 3), dtype=np.int64)
+    targets[:, -1] = y
+    weights = np.zeros((len(y), 3))
+    weights[:, -1] = 1.0
+    return targets, weights
+
+
+def evaluate(model, x, y, batch=4096):
+    """(loss, accuracy) on the answer position, without keeping anything for backward."""
+    total_loss, correct = 0.0, 0
+    for i in range(0, len(x), batch):
+        logits = model.forward(x[i:i + batch], last_only=True)[:, -1].astype(np.float64)   # (n, V)
+        logits -= logits.max(axis=-1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+        yb = y[i:i + batch]
+        total_loss += float(-log_probs[np.arange(len(yb)), yb].sum())
+        correct += int((log_probs.argmax(axis=-1) == yb).sum())
+    return total_loss / len(x), correct / len(x)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--p", type=int, default=53, help="the modulus (a prime)")
+    ap.add_argument("--frac", type=float, default=0.5, help="fraction of all pairs used for training")
+    ap.add_argument("--d-model", type=int, default=64)
+    ap.add_argument("--n-heads", type=int, default=4)
+    ap.add_argument("--d-ff", type=int, default=256)
+    ap.add_argument("--n-layers", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--weight-decay", type=float, default=1.0)
+    ap.add_argument("--max-steps", type=int, default=6000)
+    ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument("--extra-steps", type=float, default=0.25,
+                    help="after held-out accuracy reaches 99%%, keep training this fraction of the steps so far")
+    ap.add_argument("--time-limit", type=float, default=840.0, help="stop after this many seconds")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs",
+                                                  "figures", "grokking.svg"))
+    args = ap.parse_args(argv)
+
+    x_tr, y_tr, x_ho, y_ho = modular_addition_data(args.p, args.frac, args.seed)
+    targets, weights = last_position_targets(y_tr)
+    model = TransformerLM(vocab_size=args.p + 1, d_model=args.d_model, n_heads=args.n_heads,
+                          n_layers=args.n_layers, d_ff=args.d_ff, max_len=3, seed=args.seed,
+                          activation="relu")
+    # Strong decoupled weight decay on the matrices (not on biases and LayerNorm gains) drives grokking.
+    opt = AdamW(decay_groups(model.named_parameters(), args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
+    loss_fn = CrossEntropyLoss()
+
+    metrics, train_100, heldout_95, heldout_99 = [], None, None, None
+    metrics_path = os.path.splitext(args.out)[0] + ".jsonl"
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    start = time.time()
+    stop_at = args.max_steps
+    step = 0
+    for step in range(1, args.max_steps + 1):
+        model.train()
+        opt.zero_grad()
+        logits = model.forward(x_tr)                                   # (N, 3, V): full batch
+        loss = loss_fn.forward(logits, targets, weights)               # only the answer position counts
+        train_acc = float((logits[:, -1].argmax(axis=-1) == y_tr).mean())
+        model.backward(loss_fn.backward())
+        opt.step()
+        # Accuracy of the weights *before* this step's update (what the forward pass saw).
+        if train_100 is None and train_acc == 1.0:
+            train_100 = step
+        if step % args.eval_every == 0 or step == 1 or step == stop_at:
+            model.eval()
+            held_loss, held_acc = evaluate(model, x_ho, y_ho)
+            metrics.append({"step": step, "train_loss": loss, "train_acc": train_acc,
+                            "heldout_loss": held_loss, "heldout_acc": held_acc,
+                            "time": round(time.time() - start, 2)})
+            if heldout_95 is None and held_acc >= 0.95:
+                heldout_95 = step
+            if heldout_99 is None and held_acc >= 0.99:
+                heldout_99 = step
+                stop_at = min(stop_at, step + int(args.extra_steps * step))
+            if step % (args.eval_every * 50) == 0:
+                print(json.dumps(metrics[-1]), flush=True)
+                write_curves_svg(args.out, metrics, log_x=True, title=_title(args))
+        if step >= stop_at or time.time() - start > args.time_limit:
+            break
+
+    elapsed = time.time() - start
+    with open(metrics_path, "w") as f:
+        for m in metrics:
+            f.write(json.dumps(m) + "\n")
+    marks = {}
+    if train_100 is not None:
+        marks[f"train 100% @ {train_100}"] = train_100
+    if heldout_95 is not None:
+        marks[f"held-out 95% @ {heldout_95}"] = heldout_95
+    write_curves_svg(args.out, metrics, log_x=True, title=_title(args), marks=marks)
+    summary = {"p": args.p, "frac": args.frac, "n_train": len(x_tr), "n_heldout": len(x_ho),
+               "d_model": args.d_model, "n_heads": args.n_heads, "d_ff": args.d_ff, "n_layers": args.n_layers,
+               "lr": args.lr, "weight_decay": args.weight_decay, "seed": args.seed,
+               "train_100_step": train_100, "heldout_95_step": heldout_95, "heldout_99_step": heldout_99,
+               "steps": step, "final": metrics[-1] if metrics else None, "seconds": round(elapsed, 1),
+               "svg": os.path.relpath(args.out)}
+    print(json.dumps(summary))
+    return summary
+
+
+def _title(args):
+    return (f"Grokking: (a + b) mod {args.p}, {args.frac:.0%} of pairs for training, "
+            f"{args.n_layers}-layer TransformerLM, AdamW wd={args.weight_decay:g}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""The pictures: attention heatmap SVG, the attention HTML page, training curves; the capture hook."""
+import json
+import math
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from transformer_np import Transformer, TransformerLM
+from transformer_np import viz
+from transformer_np.layers import MultiHeadAttention
+from transformer_np.viz.svg import log_ticks, nice_ticks
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _softmax_rows(rng, t_q, t_k, causal=False):
+    s = rng.normal(size=(t_q, t_k)) * 2
+    if causal:
+        s = np.where(np.tril(np.ones((t_q, t_k), bool)), s, -np.inf)
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _cells(root, tag=f"{SVG}rect"):
+    return [el for el in root.iter(tag) if "data-w" in el.attrib]
+
+
+def _tiny_lm(seed=0, n_layers=2, n_heads=3):
+    return TransformerLM(vocab_size=20, d_model=12, n_heads=n_heads, n_layers=n_layers, d_ff=24, max_len=16,
+                         seed=seed)
+
+
+# ------------------------------------------------------------------------------------ capture hook
+
+def test_capture_is_off_by_default_and_on_inside_the_context():
+    model = _tiny_lm()
+    ids = np.array([[1, 2, 3, 4, 5]])
+    model.forward(ids)
+    attns = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    assert len(attns) == 2
+    assert all(m.record_attention is None for m in attns)          # off: nothing kept
+    with viz.capture_attention(model) as cap:
+        model.forward(ids)
+        model.forward(ids[:, :3])
+    assert cap.names == ["h.0.attn", "h.1.attn"]
+    assert [len(cap.records(n)) for n in cap.names] == [2, 2]
+    assert cap.records("h.0.attn")[0].shape == (1, 3, 5, 5)
+    # A copy of exactly what the layer computed.
+    np.testing.assert_array_equal(cap.records("h.1.attn")[-1], model.h[1].attn.attn_weights)
+    assert cap.records("h.1.attn")[-1] is not model.h[1].attn.attn_weights
+    # Off again afterwards (back to the class default), and records stay with the capture.
+    assert all(m.record_attention is None and "record_attention" not in vars(m) for m in attns)
+    model.forward(ids)
+    assert [len(cap.records(n)) for n in cap.names] == [2, 2]
+    # Parameters are unaffected by the hook.
+    assert [n for n, _ in model.named_parameters()] == [n for n, _ in _tiny_lm().named_parameters()]
+    layers = cap.by_layer()
+    assert len(layers) == 2 and layers[0].shape == (3, 3, 3)
+    np.testing.assert_allclose(layers[0].sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_capture_turns_off_after_an_exception():
+    model = _tiny_lm()
+    with pytest.raises(RuntimeError):
+        with viz.capture_attention(model):
+            raise RuntimeError("boom")
+    assert all(m.record_attention is None for m in model.modules() if isinstance(m, MultiHeadAttention))
+
+
+def test_capture_encoder_decoder_names_and_kinds():
+    model = Transformer(src_vocab_size=11, tgt_vocab_size=13, d_model=8, n_heads=2, n_layers=2, d_ff=16,
+                        max_len=10, seed=1)
+    src, tgt = np.array([[1, 2, 3, 4]]), np.array([[0, 5, 6]])
+    with viz.capture_attention(model) as cap:
+        model.forward(src, tgt)
+    assert any(n.startswith("encoder.") for n in cap.names)
+    cross = cap.by_layer("cross")
+    assert len(cross) == 2 and cross[0].shape == (2, 3, 4)           # rows: target, columns: source
+    assert len(cap.by_layer("self")) == 4
+    assert [a.shape for a in cap.by_layer("encoder.")] == [(2, 4, 4)] * 2
+
+
+# ------------------------------------------------------------------------------------ heatmap SVG
+
+def test_heatmap_svg_has_one_cell_per_pair_with_the_weight(tmp_path):
+    rng = np.random.default_rng(0)
+    w = _softmax_rows(rng, 5, 7)
+    q_labels = ["a", "<b>", "c&d", "\u2423e", '"q"']
+    k_labels = [f"k{i}" for i in range(7)]
+    path = viz.write_attention_svg(tmp_path / "head.svg", w, q_labels, k_labels, title="head <0> & co")
+    root = ET.parse(path).getroot()
+    assert root.tag == f"{SVG}svg"
+    cells = _cells(root)
+    assert len(cells) == 5 * 7
+    got = np.zeros((5, 7))
+    for c in cells:
+        got[int(c.get("data-q")), int(c.get("data-k"))] = float(c.get("data-w"))
+    np.testing.assert_allclose(got, w, atol=1e-4)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-3)
+    texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    for label in q_labels + k_labels:                                  # labels escaped, then parsed back
+        assert label in texts
+    assert "head <0> & co" in texts
+
+
+def test_heatmap_rejects_mismatched_labels():
+    with pytest.raises(ValueError):
+        viz.heatmap_svg(np.eye(3), ["a", "b"])
+
+
+# ------------------------------------------------------------------------------------ HTML page
+
+class _CellParser(HTMLParser):
+    """Collects the heatmap cells and the script the way a browser's HTML parser sees them."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.scripts, self.external = [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "rect" and "data-w" in a:
+            self.cells.append(a)
+        if tag == "script":
+            self.scripts += 1
+            if "src" in a:
+                self.external.append(a["src"])
+        if tag == "link" and "href" in a:
+            self.external.append(a["href"])
+
+    handle_startendtag = handle_starttag
+
+
+def test_attention_html_grid_cells_rows_sum_to_one(tmp_path):
+    rng = np.random.default_rng(1)
+    L, H, T = 3, 4, 6
+    layers = [np.stack([_softmax_rows(rng, T, T, causal=True) for _ in range(H)]) for _ in range(L)]
+    tokens = ["<s>", "a&b", "\u2423cat", "x<y", "'q'", "\u23ce"]
+    path = viz.write_attention_html(tmp_path / "attn.html", tokens, layers, title="t <&>")
+    text = path and open(path, encoding="utf-8").read()
+    # Well-formed XML (so also unambiguous HTML), and no external resources.
+    root = ET.fromstring(text)
+    assert "http" not in "".join(a for el in root.iter() for k, a in el.attrib.items() if k in ("src", "href"))
+    cells = _cells(root, f"{{http://www.w3.org/1999/xhtml}}rect") + _cells(root)
+    assert len(cells) == L * H * T * T
+    got = np.full((L, H, T, T), np.nan)
+    for c in cells:
+        got[int(c.get("data-l")), int(c.get("data-h")), int(c.get("data-q")), int(c.get("data-k"))] = \
+            float(c.get("data-w"))
+    assert not np.isnan(got).any()
+    np.testing.assert_allclose(got, np.stack(layers), atol=1e-4)
+    np.testing.assert_allclose(got.sum(axis=-1), 1.0, atol=1e-3)
+    # The browser's view: same cells, one inline script, nothing fetched.
+    p = _CellParser()
+    p.feed(text)
+    assert len(p.cells) == L * H * T * T and p.scripts == 1 and p.external == []
+    # Token labels survive escaping (they are stored as JSON in an attribute for the script).
+    labels_div = next(el for el in root.iter() if el.get("class") == "labels")
+    assert json.loads(labels_div.get("data-q")) == tokens
+    assert "t <&>" in "".join(root.itertext())
+
+
+def test_attention_html_for_lm_runs_the_model(tmp_path):
+    model = _tiny_lm(n_layers=2, n_heads=3)
+    ids = np.array([3, 1, 4, 1, 5, 9, 2])
+    path = viz.attention_html_for_lm(model, ids, [str(i) for i in ids], tmp_path / "lm.html", max_tokens=5)
+    root = ET.parse(path).getroot()
+    cells = _cells(root)
+    assert len(cells) == 2 * 3 * 5 * 5                                 # truncated to the last 5 tokens
+    causal_ok = all(float(c.get("data-w")) == 0 for c in cells if int(c.get("data-k")) > int(c.get("data-q")))
+    assert causal_ok
+    assert model.training                                              # mode restored
+    assert all(m.record_attention is None for m in model.modules() if isinstance(m, MultiHeadAttention))
+
+
+def test_attention_html_for_seq2seq_has_three_sections(tmp_path):
+    model = Transformer(src_vocab_size=11, tgt_vocab_size=13, d_model=8, n_heads=2, n_layers=1, d_ff=16,
+                        max_len=10, seed=1)
+    path = viz.attention_html_for_seq2seq(model, [1, 2, 3, 4], [0, 5, 6], list("abcd"), list("xyz"),
+                                          tmp_path / "s2s.html")
+    root = ET.parse(path).getroot()
+    sections = [el for el in root.iter() if el.get("class") == "attn"]
+    assert [(s.get("data-tq"), s.get("data-tk")) for s in sections] == [("4", "4"), ("3", "3"), ("3", "4")]
+    assert len(_cells(root)) == 2 * (16 + 9 + 12)
+
+
+# ------------------------------------------------------------------------------------ labels
+
+class _FakeByteTokenizer:
+    pieces = {0: b" the", 1: b"\n", 2: b"cat", 3: b"\xe2", 4: b"<&>"}
+
+    def decode_bytes(self, ids):
+        return b"".join(self.pieces[i] for i in ids)
+
+
+def test_token_labels_make_whitespace_visible():
+    assert viz.token_labels(_FakeByteTokenizer(), [0, 1, 2, 3, 4]) == ["\u2423the", "\u23ce", "cat", "\\xe2", "<&>"]
+    assert viz.readable("\u0120world\u010a") == "\u2423world\u23ce"       # GPT-2's byte-level markers
+    assert viz.token_labels(["a", "b", " "], [2, 0]) == ["\u2423", "a"]
+    assert viz.token_labels(None, np.array([[7, 8]])) == ["7", "8"]
+
+
+def test_token_labels_with_the_gpt2_tokenizer():
+    tok_mod = pytest.importorskip("transformer_np.tokenizer")
+    try:
+        tok = tok_mod.BPETokenizer.from_pretrained("gpt2")
+    except Exception as e:                                              # not shipped in this checkout
+        pytest.skip(f"GPT-2 tokenizer not available: {e}")
+    ids = tok.encode("Hello world\nbye")
+    labels = viz.token_labels(tok, ids)
+    assert "".join(labels).replace("\u2423", " ").replace("\u23ce", "\n") == "Hello world\nbye"
+    assert "\u2423world" in labels
+
+
+# ------------------------------------------------------------------------------------ curves
+
+def _metrics(n=50):
+    out = []
+    for s in range(0, n * 10, 10):
+        rec = {"step": s, "train_loss": 3 * math.exp(-s / 100) + 0.01, "train_acc": min(1.0, s / 200), "lr": 1e-3}
+        if s % 50 == 0:
+            rec.update(val_loss=3 * math.exp(-s / 300) + 0.2, val_acc=min(0.9, s / 400))
+        out.append(rec)
+    return out
+
+
+@pytest.mark.parametrize("log_x", [False, True])
+def test_curves_svg_has_a_path_per_series(tmp_path, log_x):
+    metrics = _metrics()
+    path = viz.write_curves_svg(tmp_path / "curves.svg", metrics, log_x=log_x, title="run <1>",
+                                marks={"train 100%": 200})
+    root = ET.parse(path).getroot()
+    paths = {p.get("data-series"): p for p in root.iter(f"{SVG}path") if p.get("class") == "series"}
+    assert set(paths) == {"train_loss", "val_loss", "train_acc", "val_acc"}
+    for key, p in paths.items():
+        expected = sum(1 for m in metrics if key in m and (not log_x or m["step"] > 0))
+        assert int(p.get("data-points")) == expected
+        assert p.get("d").count("L") == expected - 1                   # one segment between each pair
+    legend = " ".join("".join(g.itertext()) for g in root.iter(f"{SVG}g") if g.get("class") == "legend-item")
+    assert "train loss" in legend and "held-out accuracy" in legend
+    panels = [g.get("data-panel") for g in root.iter(f"{SVG}g") if g.get("class") == "panel"]
+    assert panels == ["loss", "accuracy"]
+    ticks = [t for t in root.iter(f"{SVG}text") if t.get("class") == "tick"]
+    assert len(ticks) >= 8
+
+
+def test_curves_from_jsonl_skips_partial_lines(tmp_path):
+    lines = [json.dumps(m) for m in _metrics(10)] + ['{"step": 100, "train_lo']   # being written
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines))
+    out = viz.write_curves_from_jsonl(tmp_path / "metrics.jsonl")
+    assert out.endswith("curves.svg")
+    root = ET.parse(out).getroot()
+    assert len([p for p in root.iter(f"{SVG}path") if p.get("class") == "series"]) == 4
+
+
+def test_curves_empty_and_loss_only(tmp_path):
+    ET.parse(viz.write_curves_svg(tmp_path / "empty.svg", []))
+    root = ET.parse(viz.write_curves_svg(tmp_path / "l.svg", [{"step": 1, "loss": 2.0},
+                                                                {"step": 2, "loss": float("nan")},
+                                                                {"step": 3, "loss": 1.0}])).getroot()
+    series = [p for p in root.iter(f"{SVG}path") if p.get("class") == "series"]
+    assert len(series) == 1 and series[0].get("d").count("M") == 2    # the NaN breaks the line
+
+
+def test_tick_helpers():
+    assert nice_ticks(0, 1, 5) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert log_ticks(1, 10000) == [1, 10, 100, 1000, 10000]
+    assert 2 in log_ticks(1, 50)

@@ -1,0 +1,219 @@
+"""GPT-2: the library's TransformerLM in GPT-2's configuration, and loading/saving Hugging Face checkpoints.
+
+There is no second implementation here. GPT-2 *is* `TransformerLM` with
+
+    pre-LN blocks, learned positions (`wpe`), tanh-GELU ("gelu_new"), a tied output head,
+    LayerNorm eps = config["layer_norm_epsilon"], d_ff = config["n_inner"] or 4 * n_embd,
+
+and the LM already names its parameters as GPT-2 does (`wte.weight`, `h.0.attn.c_attn.weight`, ...;
+Linear stores its weight (in, out) exactly like GPT-2's Conv1D), so loading a checkpoint is a copy by name.
+
+A checkpoint directory (Hugging Face layout) holds
+    config.json          sizes: n_embd, n_layer, n_head, n_positions, n_inner, vocab_size, ...
+    model.safetensors    the weights: [u64 header size][JSON header][raw little-endian data]
+    vocab.json, merges.txt   the tokenizer (see transformer_np.tokenizer)
+The weights are memory-mapped copy-on-write: float32 tensors are views of the file's pages (read by
+the OS on first use, shared with the page cache), so a 124M model costs one copy of its weights, not
+two, and the model is still trainable (a page is copied only when an optimiser writes into it).
+"""
+import json
+import math
+import mmap
+from pathlib import Path
+
+import numpy as np
+
+from ..init import skip_init
+from ..io.safetensors import _check_entry, _read_header, save_safetensors
+from .lm import TransformerLM
+
+# The four released sizes (everything else in their config.json is the GPT-2 default below).
+PRESETS = {
+    "gpt2": dict(n_embd=768, n_layer=12, n_head=12),
+    "gpt2-medium": dict(n_embd=1024, n_layer=24, n_head=16),
+    "gpt2-large": dict(n_embd=1280, n_layer=36, n_head=20),
+    "gpt2-xl": dict(n_embd=1600, n_layer=48, n_head=25),
+}
+
+# GPT2Config's defaults (transformers), i.e. the 124M model.
+DEFAULT_CONFIG = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, n_inner=None,
+                      activation_function="gelu_new", layer_norm_epsilon=1e-5, resid_pdrop=0.1, embd_pdrop=0.1,
+                      attn_pdrop=0.1, bos_token_id=50256, eos_token_id=50256, tie_word_embeddings=True)
+
+# config.json's activation names -> the library's (HF's "gelu" is the exact erf form, "gelu_new" the tanh one).
+ACTIVATIONS = {"gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "gelu_fast": "gelu", "gelu": "gelu_exact",
+               "relu": "relu"}
+_ACTIVATION_NAMES = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu"}
+
+# Buffers of the original hub file that are not parameters (the causal mask, a constant -1e4).
+_BUFFER_SUFFIXES = (".attn.bias", ".attn.masked_bias")
+_PREFIX = "transformer."
+
+
+def full_config(config=None, **overrides):
+    """A complete GPT-2 config dict: GPT2Config's defaults, then `config`, then `overrides`.
+    `config` may be a dict (config.json's contents) or a preset name ("gpt2", "gpt2-medium", ...)."""
+    if isinstance(config, str):
+        if config not in PRESETS:
+            raise ValueError(f"unknown GPT-2 preset {config!r} (known: {', '.join(PRESETS)})")
+        config = PRESETS[config]
+    merged = dict(DEFAULT_CONFIG)
+    merged.update({k: v for k, v in (config or {}).items() if not k.startswith("_")})
+    merged.update(overrides)
+    if "n_ctx" in merged and "n_positions" not in (config or {}) and "n_positions" not in overrides:
+        merged["n_positions"] = merged["n_ctx"]               # very old configs name the window n_ctx
+    return merged
+
+
+def check_supported(config):
+    """Refuse configs that describe a model our TransformerLM does not compute (rather than load it wrongly)."""
+    unsupported = []
+    if config.get("activation_function") not in ACTIVATIONS:
+        unsupported.append(f"activation_function={config.get('activation_function')!r} "
+                           f"(supported: {', '.join(ACTIVATIONS)})")
+    for key, ok in (("add_cross_attention", False), ("scale_attn_by_inverse_layer_idx", False),
+                    ("scale_attn_weights", True), ("tie_word_embeddings", True)):
+        if key in config and bool(config[key]) != ok:
+            unsupported.append(f"{key}={config[key]!r}")
+    if config["n_embd"] % config["n_head"]:
+        unsupported.append(f"n_head={config['n_head']} does not divide n_embd={config['n_embd']}")
+    if unsupported:
+        raise ValueError("unsupported GPT-2 config: " + "; ".join(unsupported))
+
+
+def config_to_kwargs(config):
+    """config.json's names -> TransformerLM's keyword arguments. Every value becomes a Python int/float:
+    a NumPy float64 scalar (e.g. eps read by np.load) would upcast float32 activations."""
+    config = full_config(config)
+    check_supported(config)
+    n_embd = int(config["n_embd"])
+    eos = config.get("eos_token_id")
+    return dict(vocab_size=int(config["vocab_size"]), d_model=n_embd, n_heads=int(config["n_head"]),
+                n_layers=int(config["n_layer"]), d_ff=int(config["n_inner"] or 4 * n_embd),
+                max_len=int(config["n_positions"]), dropout=float(config["resid_pdrop"]), pre_ln=True,
+                activation=ACTIVATIONS[config["activation_function"]],
+                ln_eps=float(config["layer_norm_epsilon"]), positional="learned",
+                eos_token_id=None if eos is None else int(eos))
+
+
+def count_parameters(config):
+    """The number of parameters of a GPT-2 config, from the sizes alone (nothing allocated).
+
+        wte V*C + wpe P*C + n_layer * (ln_1 2C + c_attn C*3C+3C + c_proj C*C+C + ln_2 2C
+                                       + c_fc C*F+F + mlp.c_proj F*C+C) + ln_f 2C         (head tied to wte)
+    gpt2: 124,439,808   gpt2-medium: 354,823,168   gpt2-large: 774,030,080   gpt2-xl: 1,557,611,200
+    """
+    k = config_to_kwargs(config)
+    V, P, C, F, L = k["vocab_size"], k["max_len"], k["d_model"], k["d_ff"], k["n_layers"]
+    per_block = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + (C * F + F) + (F * C + C)
+    return V * C + P * C + L * per_block + 2 * C
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+
+def read_checkpoint(path):
+    """name -> float32 array for every tensor of a safetensors file, memory-mapped copy-on-write.
+
+    The format: 8 bytes little-endian u64 N, N bytes of JSON header {name: {"dtype", "shape",
+    "data_offsets": [begin, end]}}, then the raw little-endian data (offsets relative to byte 8 + N).
+    F32 tensors are views of the map (no copy; writable, and a write copies only the touched page, never
+    the file). F16 and BF16 are widened to float32 (BF16 is the top half of a float32: shift left 16 bits).
+    """
+    path = Path(path)
+    header, data_start, file_size = _read_header(path)          # validated JSON header (io.safetensors)
+    entries = [(name, *_check_entry(path, name, entry, file_size - data_start))
+               for name, entry in header.items() if name != "__metadata__"]
+    with open(path, "rb") as f:
+        pages = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)   # private: writes never reach the file
+    stored = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "F64": "<f8"}
+    tensors = {}
+    for name, dtype_name, shape, begin, end in entries:
+        if dtype_name not in stored:
+            if name.endswith(_BUFFER_SUFFIXES):
+                continue                                         # e.g. a bool/uint8 causal-mask buffer
+            raise ValueError(f"{path}: tensor {name!r} has dtype {dtype_name}; expected F32, F16 or BF16")
+        raw = np.frombuffer(pages, dtype=stored[dtype_name], count=math.prod(shape),
+                            offset=data_start + begin).reshape(shape)
+        if dtype_name == "F32" and raw.flags.aligned:
+            tensors[name] = raw.view(np.float32)                 # the file's own bytes
+        elif dtype_name == "BF16":
+            tensors[name] = (raw.astype(np.uint32) << 16).view(np.float32)
+        else:
+            tensors[name] = raw.astype(np.float32)               # F16 / F64 / a misaligned F32 tensor
+    return tensors
+
+
+def gpt2_state_dict(tensors):
+    """Checkpoint names -> our parameter names: strip `transformer.`, drop the attention-mask buffers,
+    and check that an untied `lm_head.weight`, if present, equals `wte.weight` (we only compute tied heads)."""
+    out = {}
+    for name, value in tensors.items():
+        key = name[len(_PREFIX):] if name.startswith(_PREFIX) else name
+        if key.endswith(_BUFFER_SUFFIXES):
+            continue
+        out[key] = value
+    head = out.pop("lm_head.weight", None)          # missing lm_head.weight means tied: nothing to do
+    if head is not None and "wte.weight" in out and not np.array_equal(head, out["wte.weight"]):
+        raise ValueError("lm_head.weight differs from wte.weight: untied output heads are not supported")
+    return out
+
+
+# ------------------------------------------------------------------------------------------- model
+
+class GPT2(TransformerLM):
+    """GPT-2 = TransformerLM(pre_ln=True, positional="learned", activation="gelu" (tanh), tied head).
+
+        GPT2()                              random 124M model (GPT2Config's defaults)
+        GPT2("gpt2-medium")                 random weights, a preset's sizes
+        GPT2({"n_embd": 64, ...})           sizes from a config.json dict (missing keys: GPT-2 defaults)
+        GPT2.from_pretrained("gpt2" | dir)  weights from a Hugging Face checkpoint
+    Keyword overrides use config.json's names (n_layer=2, vocab_size=1000, ...). `self.gpt2_config` is the
+    full config dict that save_pretrained writes back.
+    """
+
+    def __init__(self, config=None, *, dtype=np.float32, seed=None, **overrides):
+        self.gpt2_config = full_config(config, **overrides)
+        super().__init__(**config_to_kwargs(self.gpt2_config), dtype=dtype, seed=seed)
+
+    @classmethod
+    def from_config_file(cls, path, **kwargs):
+        return cls(json.loads(Path(path).read_text()), **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir, progress=True):
+        """Load a checkpoint directory (config.json + model.safetensors) or a released model name
+        ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl": found in the Hugging Face cache or downloaded
+        by transformer_np.io.hub). Returns the model in eval mode (dropout off), computing in float32."""
+        from ..io.hub import resolve_model_dir   # the download machinery is only needed here
+        directory = resolve_model_dir(name_or_dir, progress=progress)
+        config = json.loads((directory / "config.json").read_text())
+        with skip_init():                     # no random weights: they would be overwritten at once
+            model = cls(config)
+        state = gpt2_state_dict(read_checkpoint(directory / "model.safetensors"))
+        model.load_state_dict(state, strict=True)
+        model.model_dir = directory
+        return model.eval()
+
+    def save_pretrained(self, directory, tokenizer=None):
+        """Write the Hugging Face layout: config.json, model.safetensors (names with the `transformer.`
+        prefix, no lm_head.weight: tied), and the tokenizer's vocab.json + merges.txt when given.
+        `transformers.GPT2LMHeadModel.from_pretrained(directory)` loads it with the same logits."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = dict(self.gpt2_config)
+        k = self.config
+        config.update(model_type="gpt2", architectures=["GPT2LMHeadModel"], vocab_size=k["vocab_size"],
+                      n_positions=k["max_len"], n_embd=k["d_model"], n_layer=k["n_layers"],
+                      n_head=k["n_heads"], n_inner=k["d_ff"] if k["d_ff"] != 4 * k["d_model"] else None,
+                      activation_function=_ACTIVATION_NAMES[k["activation"]], layer_norm_epsilon=k["ln_eps"],
+                      eos_token_id=k["eos_token_id"], tie_word_embeddings=True)
+        if config.get("bos_token_id") is not None and config["bos_token_id"] >= k["vocab_size"]:
+            config["bos_token_id"] = k["eos_token_id"]
+        config.pop("n_ctx", None)
+        tensors = {_PREFIX + name: np.ascontiguousarray(p.data, dtype=np.float32)
+                   for name, p in self.named_parameters()}
+        save_safetensors(directory / "model.safetensors", tensors, metadata={"format": "pt"})
+        (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        if tokenizer is not None:
+            tokenizer.save(directory)
+        return directory

@@ -1,0 +1,320 @@
+"""Toy tasks and a text corpus as generators of (inputs, targets, loss weights) batches, the way the seed
+notebook feeds Trax.
+
+A toy task draws *problems*: a source sequence and its answer, both in token ids. Token 0 is the
+separator / start token; the symbols are 1 .. n_symbols. Each architecture sees a problem its own way:
+
+    lm          inputs  = prompt + answer[:-1]          e.g. reverse:  0 3 1 4 1 0 | 1 4 1 3
+                targets = inputs shifted left by one    (position t predicts token t+1)
+                weights = 1 where the target is an answer token, else 0 (loss only on the answer)
+    seq2seq     src = source;  tgt_in = 0 + answer[:-1];  targets = answer;  weights = 1
+    classifier  inputs = source;  targets = label (B,);  weights = 1
+
+Held-out evaluation data comes from a separate random stream (`eval_seed`). Tasks with a small problem
+space (`modadd`, `fib`) hold out a fixed part of it instead (a split of the (a, b) pairs that no training
+batch ever contains), so their held-out score measures generalisation, not memory.
+"""
+import numpy as np
+
+SEP = 0                  # separator / start token of every toy task
+SPLIT_SEED = 20240601    # fixed: the modadd / fib train-heldout split is the same for every run
+
+
+class ToyTask:
+    """Base class. Subclasses set `name`, `archs` and implement `problems(rng, n)`."""
+
+    name = None
+    archs = ("lm", "seq2seq")      # the first is the default
+    n_classes = None
+
+    def __init__(self, length=6, n_symbols=16):
+        if length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
+        if n_symbols < 2:
+            raise ValueError(f"the number of symbols must be >= 2, got {n_symbols}")
+        self.length, self.n_symbols = int(length), int(n_symbols)
+        self.vocab_size = self.n_symbols + 1
+
+    @property
+    def spec(self):
+        """What rebuilds this task (saved in a checkpoint's config.json)."""
+        return {"task": self.name, "length": self.length, "n_symbols": self.n_symbols}
+
+    # -- problems ---------------------------------------------------------------------------------
+    def problems(self, rng, n, split="train"):
+        """(source (n, S), answer (n, A)) int64 arrays."""
+        raise NotImplementedError
+
+    def lm_prompt(self, source):
+        """The LM's prompt for each source: `0 source 0` (the answer follows)."""
+        sep = np.full((len(source), 1), SEP, dtype=np.int64)
+        return np.concatenate([sep, source, sep], axis=1)
+
+    def symbols(self, rng, shape):
+        return rng.integers(1, self.n_symbols + 1, size=shape, dtype=np.int64)
+
+    # -- batches ----------------------------------------------------------------------------------
+    def make_batch(self, source, answer, arch):
+        """Format problems for one architecture; see the module docstring. Returns a dict of arrays."""
+        if arch == "lm":
+            prompt = self.lm_prompt(source)
+            seq = np.concatenate([prompt, answer], axis=1)
+            weights = np.zeros(seq.shape[1] - 1, dtype=np.float32)
+            weights[prompt.shape[1] - 1:] = 1.0                  # targets that are answer tokens
+            return {"inputs": seq[:, :-1], "targets": seq[:, 1:],
+                    "weights": np.broadcast_to(weights, (len(seq), len(weights))).copy(),
+                    "prompt": prompt, "answer": answer}
+        if arch == "seq2seq":
+            start = np.full((len(answer), 1), SEP, dtype=np.int64)
+            return {"src": source, "tgt_in": np.concatenate([start, answer[:, :-1]], axis=1),
+                    "targets": answer, "weights": np.ones(answer.shape, dtype=np.float32),
+                    "prompt": source, "answer": answer}
+        raise ValueError(f"task {self.name!r} does not support arch {arch!r}")
+
+    def batch(self, rng, batch_size, arch):
+        return self.make_batch(*self.problems(rng, batch_size, "train"), arch)
+
+    def batches(self, arch, batch_size, rng):
+        """Endless generator of training batches drawn from `rng` (a np.random.Generator or a seed).
+        It holds no state besides `rng`: restoring rng's state resumes the same stream."""
+        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        while True:
+            yield self.batch(rng, batch_size, arch)
+
+    def heldout(self, arch, n, eval_seed):
+        """The held-out evaluation set: n problems from a separate random stream."""
+        return self.make_batch(*self.problems(np.random.default_rng(eval_seed), n, "heldout"), arch)
+
+    def render(self, ids):
+        """Token ids as text, as in `0 3 1 4 0 4 1 3`."""
+        return " ".join(str(int(i)) for i in ids)
+
+
+class Copy(ToyTask):
+    """`0 a b c d 0 a b c d`: repeat the source."""
+    name = "copy"
+
+    def problems(self, rng, n, split="train"):
+        x = self.symbols(rng, (n, self.length))
+        return x, x.copy()
+
+
+class Reverse(ToyTask):
+    """`0 a b c d 0 d c b a`: the source backwards."""
+    name = "reverse"
+
+    def problems(self, rng, n, split="train"):
+        x = self.symbols(rng, (n, self.length))
+        return x, x[:, ::-1].copy()
+
+
+class Sort(ToyTask):
+    """`0 3 1 4 1 0 1 1 3 4`: the source in ascending order (repeats allowed)."""
+    name = "sort"
+
+    def problems(self, rng, n, split="train"):
+        x = self.symbols(rng, (n, self.length))
+        return x, np.sort(x, axis=1)
+
+
+class Alternate(ToyTask):
+    """`0 a b a b a b ...`: two distinct random symbols, then continue the alternation (Trax's
+    `1 0 1 0 ...` with random symbols). Source = the two symbols, answer = `length` more tokens."""
+    name = "alternate"
+
+    def problems(self, rng, n, split="train"):
+        a = rng.integers(1, self.n_symbols + 1, size=n)
+        b = (a - 1 + rng.integers(1, self.n_symbols, size=n)) % self.n_symbols + 1   # b != a
+        pair = np.stack([a, b], axis=1).astype(np.int64)
+        return pair, np.tile(pair, (1, (self.length + 1) // 2))[:, :self.length].copy()
+
+    def lm_prompt(self, source):
+        return np.concatenate([np.full((len(source), 1), SEP, dtype=np.int64), source], axis=1)
+
+
+def _pair_split(n_values, heldout_fraction):
+    """A fixed split of all (a, b) pairs in [0, n_values)^2: (train_pairs, heldout_pairs), each (k, 2)."""
+    pairs = np.stack(np.meshgrid(np.arange(n_values), np.arange(n_values), indexing="ij"), -1).reshape(-1, 2)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(pairs))
+    n_heldout = max(1, int(round(heldout_fraction * len(pairs))))
+    return pairs[order[n_heldout:]], pairs[order[:n_heldout]]
+
+
+class _PairTask(ToyTask):
+    """Problems determined by a pair (a, b) of values in [0, n_symbols); a fixed part of the pairs is
+    held out. Values v are tokens v + 1 (token 0 stays the separator)."""
+    heldout_fraction = 0.2
+
+    def __init__(self, length=6, n_symbols=16, heldout_fraction=None):
+        super().__init__(length, n_symbols)
+        if heldout_fraction is not None:
+            self.heldout_fraction = float(heldout_fraction)
+        if not 0.0 < self.heldout_fraction < 1.0:
+            raise ValueError(f"the held-out fraction must be in (0, 1), got {self.heldout_fraction}")
+        self.train_pairs, self.heldout_pairs = _pair_split(self.n_symbols, self.heldout_fraction)
+
+    @property
+    def spec(self):
+        return dict(super().spec, heldout_fraction=self.heldout_fraction)
+
+    def pairs(self, rng, n, split):
+        pool = self.train_pairs if split == "train" else self.heldout_pairs
+        return pool[rng.integers(0, len(pool), size=n)]
+
+    def heldout(self, arch, n, eval_seed):
+        """All held-out pairs once each when there are at most n of them (otherwise a sample of n)."""
+        if len(self.heldout_pairs) <= n:
+            return self.make_batch(*self.from_pairs(self.heldout_pairs), arch)
+        return super().heldout(arch, n, eval_seed)
+
+    def problems(self, rng, n, split="train"):
+        return self.from_pairs(self.pairs(rng, n, split))
+
+
+class Fib(_PairTask):
+    """Fibonacci-like sequences mod n_symbols: s0, s1 random, s_k = (s_{k-1} + s_{k-2}) mod n_symbols.
+    `0 s0 s1 s2 s3 ...`: given the two seeds, continue the sequence for `length` terms.
+    A fixed 20% of the (s0, s1) seed pairs never appear as seeds in training."""
+    name = "fib"
+
+    def from_pairs(self, pairs):
+        seq = np.zeros((len(pairs), self.length + 2), dtype=np.int64)
+        seq[:, :2] = pairs
+        for k in range(2, self.length + 2):
+            seq[:, k] = (seq[:, k - 1] + seq[:, k - 2]) % self.n_symbols
+        seq += 1
+        return seq[:, :2].copy(), seq[:, 2:].copy()
+
+    def lm_prompt(self, source):
+        return np.concatenate([np.full((len(source), 1), SEP, dtype=np.int64), source], axis=1)
+
+
+class ModAdd(_PairTask):
+    """`a b =` -> (a + b) mod p, the grokking task (Power et al. 2022). p = n_symbols; a fixed part of
+    all p^2 pairs is held out (default half). Tokens: value v is v + 1, `=` is token 0."""
+    name = "modadd"
+    heldout_fraction = 0.5
+
+    def __init__(self, length=1, n_symbols=23, heldout_fraction=None):
+        super().__init__(1, n_symbols, heldout_fraction)
+
+    def from_pairs(self, pairs):
+        return pairs + 1, ((pairs[:, :1] + pairs[:, 1:]) % self.n_symbols) + 1
+
+    def lm_prompt(self, source):
+        return np.concatenate([source, np.full((len(source), 1), SEP, dtype=np.int64)], axis=1)
+
+    def render(self, ids):
+        return " ".join("=" if i == SEP else str(int(i) - 1) for i in ids)
+
+
+class Classify(ToyTask):
+    """Is the sequence sorted (non-decreasing)? Label 1 = sorted. Half the examples are sorted, a quarter
+    are random, a quarter are sorted with one adjacent pair of different symbols swapped (the hard
+    negatives). For the EncoderClassifier."""
+    name = "classify"
+    archs = ("classifier",)
+    n_classes = 2
+
+    def problems(self, rng, n, split="train"):
+        x = self.symbols(rng, (n, self.length))
+        kind = rng.integers(0, 4, size=n)                   # 0, 1: sorted; 2: random; 3: one swap
+        x[kind <= 1] = np.sort(x[kind <= 1], axis=1)
+        swap = np.flatnonzero(kind == 3)
+        x[swap] = np.sort(x[swap], axis=1)
+        positions = rng.integers(0, self.length - 1, size=len(swap)) if self.length > 1 else np.zeros(0, int)
+        for row, i in zip(swap, positions):
+            x[row, i], x[row, i + 1] = x[row, i + 1], x[row, i]
+        label = np.all(np.diff(x, axis=1) >= 0, axis=1).astype(np.int64)
+        return x, label
+
+    def make_batch(self, source, label, arch):
+        if arch != "classifier":
+            raise ValueError(f"task {self.name!r} does not support arch {arch!r}")
+        return {"inputs": source, "targets": label, "weights": np.ones(len(label), dtype=np.float32),
+                "prompt": source, "answer": label[:, None]}
+
+
+class Text:
+    """Next-character (or next-BPE-token) prediction on a UTF-8 text file.
+
+    The first 90% of the text trains, the last 10% is held out. A batch is `batch_size` random windows
+    of `block_size` + 1 tokens: inputs = window[:-1], targets = window[1:], every position scored.
+    """
+
+    name = "text"
+    archs = ("lm",)
+    n_classes = None
+
+    def __init__(self, path, block_size=64, heldout_fraction=0.1, tokenizer=None):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        self.path, self.block_size, self.heldout_fraction = str(path), int(block_size), float(heldout_fraction)
+        self.tokenizer = tokenizer
+        if tokenizer is None:
+            self.chars = sorted(set(text))
+            self.index = {c: i for i, c in enumerate(self.chars)}
+            ids = np.array([self.index[c] for c in text], dtype=np.int64)
+            self.vocab_size = len(self.chars)
+        else:
+            ids = np.array(tokenizer.encode(text), dtype=np.int64)
+            self.vocab_size = tokenizer.vocab_size
+        n_heldout = max(self.block_size + 1, int(len(ids) * self.heldout_fraction))
+        if len(ids) - n_heldout < self.block_size + 1:
+            raise ValueError(f"{path}: {len(ids)} tokens is too short for block size {self.block_size} "
+                             f"(need at least {2 * (self.block_size + 1)})")
+        self.train_ids, self.heldout_ids = ids[:-n_heldout], ids[-n_heldout:]
+
+    @property
+    def spec(self):
+        spec = {"task": "text", "data": self.path, "block_size": self.block_size,
+                "heldout_fraction": self.heldout_fraction}
+        if self.tokenizer is None:
+            spec["chars"] = "".join(self.chars)
+        return spec
+
+    def encode(self, text):
+        if self.tokenizer is not None:
+            return self.tokenizer.encode(text)
+        return [self.index[c] for c in text if c in self.index]
+
+    def decode(self, ids):
+        if self.tokenizer is not None:
+            return self.tokenizer.decode([int(i) for i in ids])
+        return "".join(self.chars[int(i)] for i in ids)
+
+    render = decode
+
+    def _windows(self, ids, starts):
+        idx = starts[:, None] + np.arange(self.block_size + 1)
+        seq = ids[idx]
+        return {"inputs": seq[:, :-1], "targets": seq[:, 1:],
+                "weights": np.ones((len(seq), self.block_size), dtype=np.float32)}
+
+    def batch(self, rng, batch_size, arch="lm"):
+        return self._windows(self.train_ids, rng.integers(0, len(self.train_ids) - self.block_size,
+                                                          size=batch_size))
+
+    def batches(self, arch, batch_size, rng):
+        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        while True:
+            yield self.batch(rng, batch_size, arch)
+
+    def heldout(self, arch, n, eval_seed=None):
+        """Up to n evenly spaced windows of the held-out text (deterministic)."""
+        last = len(self.heldout_ids) - self.block_size - 1
+        starts = np.unique(np.linspace(0, last, num=min(n, last + 1)).astype(np.int64))
+        return self._windows(self.heldout_ids, starts)
+
+
+TASKS = {cls.name: cls for cls in (Reverse, Sort, Copy, Fib, Alternate, ModAdd, Classify)}
+TASK_NAMES = tuple(TASKS) + ("text",)
+
+
+def make_task(name, **kwargs):
+    """A task by name; kwargs (length, n_symbols, heldout_fraction / path, block_size) go to it."""
+    if name == "text":
+        return Text(**kwargs)
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASK_NAMES)}")
+    return TASKS[name](**{k: v for k, v in kwargs.items() if v is not None})

@@ -1,0 +1,117 @@
+"""Command line for trying the tokenizer by hand.
+
+    python -m transformer_np.tokenizer encode "Hello world"              # 15496 995
+    echo "Hello world" | python -m transformer_np.tokenizer encode --show
+    python -m transformer_np.tokenizer decode 15496 995                  # Hello world
+    python -m transformer_np.tokenizer train corpus.txt --vocab-size 1000 --out my_tok/
+    python -m transformer_np.tokenizer encode --tokenizer my_tok/ "Hello"
+
+User errors (bad files, bad ids) print one line to stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .tokenizer import BPETokenizer
+
+
+def _read_input(text: str | None, file: str | None) -> str:
+    if file is not None:
+        try:
+            return Path(file).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ValueError(f"{file}: {error.strerror or error}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{file}: not valid UTF-8 text") from None
+    if text is not None:
+        return text
+    return sys.stdin.read()
+
+
+def _show_token(data: bytes) -> str:
+    """A token's text with whitespace made visible; partial UTF-8 shown as hex bytes like <f0 9f>."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "<" + data.hex(" ") + ">"
+    return text.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def _cmd_encode(args: argparse.Namespace) -> None:
+    tokenizer = BPETokenizer.from_pretrained(args.tokenizer)
+    text = _read_input(args.text, args.file)
+    ids = tokenizer.encode(text, allowed_special="all" if args.allow_special else ())
+    print(" ".join(map(str, ids)))
+    if args.show:
+        print(" | ".join(_show_token(tokenizer.decode_bytes([i])) for i in ids))
+        print(f"{len(ids)} tokens, {len(text.encode('utf-8'))} bytes", file=sys.stderr)
+
+
+def _cmd_decode(args: argparse.Namespace) -> None:
+    tokenizer = BPETokenizer.from_pretrained(args.tokenizer)
+    words = args.ids if args.ids else sys.stdin.read().replace(",", " ").split()
+    ids = []
+    for word in words:
+        try:
+            ids.append(int(word))
+        except ValueError:
+            raise ValueError(f"not a token id: {word!r}") from None
+    sys.stdout.write(tokenizer.decode(ids))
+    if sys.stdout.isatty():
+        sys.stdout.write("\n")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    text = "".join(_read_input(None, file) for file in args.files)
+    start = time.perf_counter()
+    tokenizer = BPETokenizer.train(text, args.vocab_size)
+    seconds = time.perf_counter() - start
+    tokenizer.save(args.out)
+    print(f"trained {tokenizer.vocab_size} tokens on {len(text.encode('utf-8'))} bytes in {seconds:.1f} s; "
+          f"wrote {args.out}/vocab.json and merges.txt", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m transformer_np.tokenizer", description="Byte-level BPE tokenizer.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    encode = commands.add_parser("encode", help="text -> token ids")
+    encode.add_argument("text", nargs="?", help="text to encode (default: read stdin)")
+    encode.add_argument("-f", "--file", help="read the text from this UTF-8 file")
+    encode.add_argument("--tokenizer", default="gpt2", help='"gpt2" or a directory with vocab.json + merges.txt')
+    encode.add_argument("--allow-special", action="store_true", help="turn <|endoftext|> into its single id")
+    encode.add_argument("--show", action="store_true", help="also print each token's text")
+    encode.set_defaults(run=_cmd_encode)
+
+    decode = commands.add_parser("decode", help="token ids -> text")
+    decode.add_argument("ids", nargs="*", help="ids (default: read whitespace/comma separated ids from stdin)")
+    decode.add_argument("--tokenizer", default="gpt2", help='"gpt2" or a directory with vocab.json + merges.txt')
+    decode.set_defaults(run=_cmd_decode)
+
+    train = commands.add_parser("train", help="learn a vocabulary from text files and save it")
+    train.add_argument("files", nargs="+", help="UTF-8 text files to learn from")
+    train.add_argument("--vocab-size", type=int, required=True, help="total tokens incl. 256 bytes and <|endoftext|>")
+    train.add_argument("--out", required=True, help="directory to write vocab.json and merges.txt into")
+    train.set_defaults(run=_cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except ValueError as error:  # includes TokenizerFileError and UnicodeError
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,503 @@
+"""Attention pictures: capture the weights during forward, draw one head as an SVG heatmap, or every head
+of every layer as one self-contained HTML page (a layers x heads grid of heatmaps and a lines view in
+the spirit of bertviz: tokens left and right, line opacity = weight; hover a token to see what it
+attends to).
+
+Capturing is opt-in and free when off: MultiHeadAttention has `record_attention = None`; the context
+manager below sets it to a list on every attention layer of a model, so that each forward appends a
+copy of its (B, H, T_q, T_k) weights, and puts it back to None on exit.
+
+    with capture_attention(model) as cap:
+        model.forward(ids)
+    layers = cap.by_layer()                   # [(H, T, T) per self-attention layer], batch element 0
+    write_attention_html("attn.html", labels, layers, title="my sentence")
+
+Every heatmap cell carries its numbers as attributes (data-l, data-h, data-q, data-k, data-w), so the
+files can be checked by parsing them back; the HTML's script reads the lines view from those cells.
+"""
+import contextlib
+import json
+import warnings
+
+import numpy as np
+
+from ..core import Module
+from ..layers.attention import MultiHeadAttention
+from .svg import attr, esc, heat_color, num, svg_document, write_text
+
+# ------------------------------------------------------------------------------------------- capture
+
+
+def named_modules(model, prefix=""):
+    """Yield (dotted_name, module) for the model and every sub-module once, in assignment order
+    (names as in named_parameters: `h.0.attn`, `decoder.h.1.crossattention`)."""
+    seen = set()
+
+    def walk(path, module):
+        if id(module) in seen:
+            return
+        seen.add(id(module))
+        yield path, module
+        for name, child in module._children():
+            if isinstance(child, Module):
+                yield from walk(f"{path}.{name}" if path else name, child)
+    yield from walk(prefix, model)
+
+
+class AttentionCapture:
+    """The records of one `capture_attention` block: for each attention layer (in model order), the
+    list of weight arrays (B, H, T_q, T_k) its forward calls produced, oldest first."""
+
+    def __init__(self, layers):
+        self.layers = layers                  # [(name, MultiHeadAttention, [arrays])]
+
+    @property
+    def names(self):
+        return [name for name, _, _ in self.layers]
+
+    def records(self, name):
+        """All arrays recorded by the layer called `name`."""
+        for n, _, recs in self.layers:
+            if n == name:
+                return recs
+        raise KeyError(f"no attention layer named {name!r}; have {self.names}")
+
+    def by_layer(self, kind="self", batch_index=0, call=-1):
+        """[(H, T_q, T_k) for each layer] from one forward call (the last by default), one batch
+        element. kind: "self" (self-attention layers), "cross" (cross-attention), or "all"; or a string
+        that the layer names must contain (e.g. "encoder.", "decoder.h")."""
+        out = []
+        for name, module, recs in self.layers:
+            if kind == "self" and module.cross or kind == "cross" and not module.cross:
+                continue
+            if kind not in ("self", "cross", "all") and kind not in name:
+                continue
+            if recs:
+                out.append(np.asarray(recs[call][batch_index]))
+        return out
+
+    def clear(self):
+        for _, _, recs in self.layers:
+            recs.clear()
+
+
+@contextlib.contextmanager
+def capture_attention(model):
+    """Within the block, every MultiHeadAttention in `model` appends a copy of its weights to a list at
+    each forward. Yields an AttentionCapture. On exit the layers stop recording (the copies stay in the
+    AttentionCapture)."""
+    layers = [(name, m, []) for name, m in named_modules(model) if isinstance(m, MultiHeadAttention)]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no MultiHeadAttention layers to capture")
+    previous = [vars(m).get("record_attention", _UNSET) for _, m, _ in layers]
+    for _, m, recs in layers:
+        m.record_attention = recs
+    try:
+        yield AttentionCapture(layers)
+    finally:
+        for (_, m, _), prev in zip(layers, previous):
+            if prev is _UNSET:
+                del m.record_attention                 # back to the class default, None
+            else:
+                m.record_attention = prev
+
+
+_UNSET = object()
+
+
+# ---------------------------------------------------------------------------------------------- labels
+
+VISIBLE_WHITESPACE = {" ": "\u2423", "\n": "\u23ce", "\t": "\u21e5", "\r": "\u240d"}   # ␣ ⏎ ⇥ ␍
+GPT2_BYTE_MARKERS = {"\u0120": "\u2423", "\u010a": "\u23ce", "\u0109": "\u21e5", "\u010d": "\u240d"}  # Ġ Ċ ĉ č
+
+
+def readable(piece):
+    """Make whitespace visible in a token's text: ' the' -> '␣the', '\\n' -> '⏎'. Also turns GPT-2's
+    byte-level markers (Ġ for a space, Ċ for a newline) into the same symbols."""
+    return "".join(VISIBLE_WHITESPACE.get(c) or GPT2_BYTE_MARKERS.get(c) or c for c in piece)
+
+
+def token_labels(tokenizer, ids):
+    """Readable label for each token id.
+
+    tokenizer: a BPETokenizer (uses decode_bytes: the token's real bytes; a piece that is not valid
+    UTF-8 on its own, half of a multi-byte character, shows as \\xNN escapes), anything with a
+    `decode(list_of_ids)`, a sequence or dict id -> string (a toy task's vocabulary), or None (the ids).
+    """
+    ids = [int(i) for i in np.asarray(ids).reshape(-1)]
+    labels = []
+    for i in ids:
+        if tokenizer is None:
+            piece = str(i)
+        elif hasattr(tokenizer, "decode_bytes"):
+            raw = tokenizer.decode_bytes([i])
+            try:
+                piece = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                piece = "".join(f"\\x{b:02x}" if b >= 0x80 else chr(b) for b in raw)
+        elif hasattr(tokenizer, "decode"):
+            piece = tokenizer.decode([i])
+        else:
+            piece = str(tokenizer[i])
+        labels.append(readable(piece) if piece else "\u2205")          # ∅ for an empty piece
+    return labels
+
+
+def _check_weights(weights, name="weights"):
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 2:
+        raise ValueError(f"{name} must be (T_q, T_k), got shape {w.shape}")
+    return w
+
+
+def _check_labels(labels, n, what):
+    labels = [str(s) for s in labels]
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} {what} labels for {n} positions")
+    return labels
+
+
+# --------------------------------------------------------------------------------------- one heatmap
+
+def heatmap_svg(weights, q_labels, k_labels=None, title=None, cell=None, digits=4):
+    """One head as an SVG heatmap: rows = queries (the token attending), columns = keys (attended to),
+    token texts on both axes, darker = more weight; each cell a <rect> with data-q, data-k, data-w and a
+    tooltip. weights (T_q, T_k)."""
+    w = _check_weights(weights)
+    t_q, t_k = w.shape
+    q_labels = _check_labels(q_labels, t_q, "query")
+    k_labels = _check_labels(k_labels if k_labels is not None else q_labels, t_k, "key")
+    cell = cell or max(14, min(36, 560 // max(t_q, t_k, 1)))
+    label_w = 10 + 7 * min(24, max((len(s) for s in q_labels + k_labels), default=1))
+    top = label_w + (30 if title else 10)
+    left = label_w + 10
+    width, height = left + t_k * cell + 70, top + t_q * cell + 40
+    out = []
+    if title:
+        out.append(f'<text x="{num(width / 2)}" y="20" font-size="14" text-anchor="middle" '
+                   f'font-weight="bold">{esc(title)}</text>')
+    out.append(f'<g class="heatmap" data-rows="{t_q}" data-cols="{t_k}">')
+    for q in range(t_q):
+        for k in range(t_k):
+            v = w[q, k]
+            out.append(f'<rect class="cell" x="{left + k * cell}" y="{top + q * cell}" width="{cell}" '
+                       f'height="{cell}" fill="{heat_color(v)}" data-q="{q}" data-k="{k}" '
+                       f'data-w="{v:.{digits}f}"><title>{esc(q_labels[q])} \u2192 {esc(k_labels[k])}: '
+                       f'{v:.3f}</title></rect>')
+    out.append("</g>")
+    fs = 11 if cell >= 16 else 9
+    for q, s in enumerate(q_labels):                                   # query labels, left, right-aligned
+        out.append(f'<text class="qlabel" x="{left - 6}" y="{num(top + (q + 0.5) * cell + 4)}" '
+                   f'font-size="{fs}" text-anchor="end" data-q="{q}">{esc(_short(s))}</text>')
+    for k, s in enumerate(k_labels):                                   # key labels, top, rotated
+        x, y = left + (k + 0.5) * cell + 4, top - 6
+        out.append(f'<text class="klabel" x="{num(x)}" y="{num(y)}" font-size="{fs}" '
+                   f'transform="rotate(-60 {num(x)} {num(y)})" data-k="{k}">{esc(_short(s))}</text>')
+    out.append(f'<text x="{left}" y="{num(top + t_q * cell + 16)}" font-size="10" fill="#666">'
+               f'rows: queries (attending) \u2022 columns: keys (attended to)</text>')
+    # Colour bar.
+    bx = left + t_k * cell + 20
+    for i in range(10):
+        out.append(f'<rect x="{bx}" y="{num(top + i * 12)}" width="12" height="12" '
+                   f'fill="{heat_color(1 - i / 9)}"/>')
+    out.append(f'<text x="{bx + 16}" y="{num(top + 10)}" font-size="10">1</text>'
+               f'<text x="{bx + 16}" y="{num(top + 118)}" font-size="10">0</text>')
+    return svg_document(width, height, "\n".join(out) + "\n", title=title or "attention")
+
+
+def write_attention_svg(path, weights, q_labels, k_labels=None, title=None):
+    """Write heatmap_svg(...) to `path`."""
+    return write_text(path, heatmap_svg(weights, q_labels, k_labels, title))
+
+
+def _short(s, n=24):
+    return s if len(s) <= n else s[: n - 1] + "\u2026"
+
+
+# ------------------------------------------------------------------------------------ the HTML page
+
+CHECKED = ' checked="checked"'
+
+def _section_html(idx, name, q_labels, k_labels, layers, layer_names, digits):
+    """One group of layers sharing query/key tokens: token strips, lines view, grid of heatmaps."""
+    n_layers = len(layers)
+    n_heads = layers[0].shape[0]
+    t_q, t_k = layers[0].shape[1:]
+    sid = f"s{idx}"
+    out = [f'<section class="attn" id="{sid}" data-layers="{n_layers}" data-heads="{n_heads}" '
+           f'data-tq="{t_q}" data-tk="{t_k}">', f"<h2>{esc(name)}</h2>"]
+    out.append('<p class="hint">Hover a token to see what it attends to (its row in every heatmap, its '
+               'lines on the left). Click a heatmap to show that layer in the lines view; tick heads to '
+               'overlay them.</p>')
+    qjson = json.dumps(q_labels).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    kjson = json.dumps(k_labels).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    out.append(f'<div class="labels" data-q={attr(qjson)} data-k={attr(kjson)}></div>')
+    # Controls for the lines view.
+    out.append('<div class="controls">Layer: <select class="layer-select">')
+    for li in range(n_layers):
+        out.append(f'<option value="{li}">{esc(layer_names[li])}</option>')
+    out.append('</select> Heads: ')
+    for h in range(n_heads):
+        out.append(f'<label class="headbox"><input type="checkbox" class="head-toggle" value="{h}"'
+                   f'{CHECKED if h == 0 else ""}/><span class="swatch" data-head="{h}"></span>'
+                   f'{h}</label>')
+    out.append('<button type="button" class="all-heads">all</button>'
+               '<button type="button" class="no-heads">none</button></div>')
+    out.append('<div class="views"><div class="lines-view"><svg class="lines" xmlns="http://www.w3.org/2000/svg">'
+               '</svg></div>')
+    # The grid: layers x heads heatmaps, each cell 1 x 1 user unit, scaled by CSS.
+    out.append('<div class="grid-view"><table class="grid"><tr><th></th>')
+    for h in range(n_heads):
+        out.append(f"<th>head {h}</th>")
+    out.append("</tr>")
+    for li, A in enumerate(layers):
+        out.append(f'<tr><th class="rowname">{esc(layer_names[li])}</th>')
+        for h in range(n_heads):
+            out.append(f'<td><svg class="hm" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {t_k} {t_q}" '
+                       f'preserveAspectRatio="none" data-l="{li}" data-h="{h}">')
+            Ah = A[h]
+            for q in range(t_q):
+                row = Ah[q]
+                for k in range(t_k):
+                    v = row[k]
+                    out.append(f'<rect class="c" x="{k}" y="{q}" width="1" height="1" fill="{heat_color(v)}" '
+                               f'data-l="{li}" data-h="{h}" data-q="{q}" data-k="{k}" data-w="{v:.{digits}f}"/>')
+            out.append(f'<rect class="rowhl" x="0" y="0" width="{t_k}" height="1" visibility="hidden"/>'
+                       "</svg></td>")
+        out.append("</tr>")
+    out.append("</table></div></div>")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def attention_html(sections, title="Attention", note=None, digits=4):
+    """The HTML page text. sections: list of dicts with
+        name       heading ("self-attention", "encoder", "cross-attention", ...)
+        q_labels   token labels of the queries (rows)
+        k_labels   token labels of the keys (columns); default q_labels
+        layers     [(H, T_q, T_k) per layer]
+        layer_names  optional, default "layer 0", "layer 1", ...
+    Self-contained (inline CSS and script, no network). Well-formed XML as well as HTML."""
+    parts = []
+    total_cells = 0
+    for i, sec in enumerate(sections):
+        layers = [np.asarray(a, dtype=np.float64) for a in sec["layers"]]
+        if not layers:
+            raise ValueError(f"section {sec.get('name', i)!r} has no layers")
+        if layers[0].ndim == 2:
+            layers = [a[None] for a in layers]
+        shape = layers[0].shape
+        for a in layers:
+            if a.ndim != 3 or a.shape != shape:
+                raise ValueError(f"every layer must be (H, T_q, T_k) of one shape; got {a.shape} and {shape}")
+        q_labels = _check_labels(sec["q_labels"], shape[1], "query")
+        k_labels = _check_labels(sec.get("k_labels") or q_labels, shape[2], "key")
+        names = sec.get("layer_names") or [f"layer {j}" for j in range(len(layers))]
+        total_cells += len(layers) * shape[0] * shape[1] * shape[2]
+        parts.append(_section_html(i, sec.get("name", "attention"), q_labels, k_labels, layers, names, digits))
+    if total_cells > 2_000_000:
+        warnings.warn(f"attention page with {total_cells} heatmap cells will be large and slow; "
+                      f"use fewer tokens", stacklevel=2)
+    note_html = f'<p class="note">{esc(note)}</p>' if note else ""
+    return (
+        '<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml" lang="en">\n<head>\n'
+        '<meta charset="utf-8"/>\n'
+        f"<title>{esc(title)}</title>\n<style>/*<![CDATA[*/{_CSS}/*]]>*/</style>\n</head>\n<body>\n"
+        f"<h1>{esc(title)}</h1>\n{note_html}\n"
+        '<div id="status" class="status">hover a token or a cell</div>\n'
+        + "\n".join(parts)
+        + f"\n<script>//<![CDATA[\n{_JS}\n//]]></script>\n</body>\n</html>\n")
+
+
+def write_attention_html(path, tokens, attention_by_layer, title="Attention", key_tokens=None,
+                         layer_names=None, note=None):
+    """All heads of all layers for one sentence as one HTML file.
+    tokens: labels of the T_q query positions; attention_by_layer: [(H, T_q, T_k) per layer];
+    key_tokens: labels of the keys when they differ (cross-attention)."""
+    section = {"name": "attention", "q_labels": list(tokens), "k_labels": key_tokens,
+               "layers": list(attention_by_layer), "layer_names": layer_names}
+    return write_text(path, attention_html([section], title=title, note=note))
+
+
+def write_attention_html_sections(path, sections, title="Attention", note=None):
+    """Several groups in one page (an encoder-decoder: encoder self-, decoder self-, cross-attention)."""
+    return write_text(path, attention_html(sections, title=title, note=note))
+
+
+# ---------------------------------------------------------------------- one-call helpers for the CLIs
+
+def attention_html_for_lm(model, ids, labels, path, title=None, max_tokens=64):
+    """Run a decoder-only model (TransformerLM, GPT2) once on `ids` (one sequence) with capture on and
+    write every layer's heads to `path`. Keeps the last `max_tokens` tokens (the page grows as
+    layers x heads x T^2). labels: one string per id (see token_labels). Returns the path."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    labels = list(labels)
+    if len(labels) != len(ids):
+        raise ValueError(f"{len(labels)} labels for {len(ids)} tokens")
+    note = None
+    if max_tokens and len(ids) > max_tokens:
+        note = f"showing the last {max_tokens} of {len(ids)} tokens"
+        ids, labels = ids[-max_tokens:], labels[-max_tokens:]
+    was_training = model.training
+    model.eval()
+    try:
+        with capture_attention(model) as cap:
+            model.forward(ids[None, :])
+    finally:
+        model.train(was_training)
+    layers = cap.by_layer("self")
+    return write_attention_html(path, labels, layers, title=title or "Attention: " + "".join(labels),
+                                note=note)
+
+
+def attention_html_for_seq2seq(model, src_ids, tgt_ids, src_labels, tgt_labels, path, title=None):
+    """The same for an encoder-decoder Transformer: one forward on (src, tgt), three sections:
+    encoder self-attention, decoder (causal) self-attention, decoder cross-attention (rows = target
+    tokens, columns = source tokens)."""
+    src = np.asarray(src_ids, dtype=np.int64).reshape(1, -1)
+    tgt = np.asarray(tgt_ids, dtype=np.int64).reshape(1, -1)
+    was_training = model.training
+    model.eval()
+    try:
+        with capture_attention(model) as cap:
+            model.forward(src, tgt)
+    finally:
+        model.train(was_training)
+    enc = [a for n, a in zip(_self_names(cap), cap.by_layer("self")) if n.startswith("encoder.")]
+    dec = [a for n, a in zip(_self_names(cap), cap.by_layer("self")) if n.startswith("decoder.")]
+    sections = [{"name": "encoder self-attention", "q_labels": list(src_labels), "layers": enc},
+                {"name": "decoder self-attention (causal)", "q_labels": list(tgt_labels), "layers": dec},
+                {"name": "cross-attention (target \u2192 source)", "q_labels": list(tgt_labels),
+                 "k_labels": list(src_labels), "layers": cap.by_layer("cross")}]
+    sections = [s for s in sections if s["layers"]]
+    return write_attention_html_sections(path, sections, title=title or "Attention (encoder-decoder)")
+
+
+def _self_names(cap):
+    return [name for name, m, recs in cap.layers if not m.cross and recs]
+
+
+# ------------------------------------------------------------------------------------ page CSS and JS
+
+_CSS = """
+body{font-family:Helvetica,Arial,sans-serif;margin:16px;color:#222}
+h1{font-size:20px;margin:4px 0}h2{font-size:16px;margin:18px 0 4px}
+.hint,.note{color:#555;font-size:13px;margin:4px 0}
+.status{position:sticky;top:0;background:#fffbe6;border:1px solid #e6d98c;padding:4px 8px;font-size:13px;
+ z-index:2;min-height:18px}
+.controls{font-size:13px;margin:6px 0}
+.headbox{margin-right:6px;white-space:nowrap;cursor:pointer}
+.swatch{display:inline-block;width:10px;height:10px;margin:0 2px 0 2px;border-radius:2px}
+.views{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
+.lines-view{flex:0 0 auto}
+svg.lines{display:block}
+svg.lines text{font-size:13px;cursor:default}
+svg.lines text.active{font-weight:bold}
+.grid-view{overflow:auto;max-width:100%}
+table.grid{border-collapse:collapse}
+table.grid th{font-size:11px;font-weight:normal;color:#555;padding:1px 3px}
+table.grid td{padding:2px}
+svg.hm{width:var(--hm,72px);height:var(--hm,72px);display:block;border:1px solid #bbb;cursor:pointer;
+ shape-rendering:crispEdges}
+svg.hm.selected{border:2px solid #d55e00}
+rect.rowhl{fill:none;stroke:#d55e00;stroke-width:0.25}
+"""
+
+_JS = r"""
+(function(){
+var HEAD_COLORS=["#0072B2","#E69F00","#009E73","#CC79A7","#D55E00","#56B4E9","#8C6D31","#000000",
+ "#7F3C8D","#11A579","#3969AC","#F2B701","#E73F74","#80BA5A","#E68310","#008695"];
+var status=document.getElementById("status");
+function headColor(h){return HEAD_COLORS[h%HEAD_COLORS.length];}
+function fmt(w){return (Math.round(w*1000)/1000).toFixed(3);}
+document.querySelectorAll("section.attn").forEach(function(sec){
+  var L=+sec.dataset.layers,H=+sec.dataset.heads,TQ=+sec.dataset.tq,TK=+sec.dataset.tk;
+  var lab=sec.querySelector(".labels");
+  var qLab=JSON.parse(lab.dataset.q),kLab=JSON.parse(lab.dataset.k);
+  // Read the weights back from the heatmap cells: the cells are the single source of truth.
+  var W=new Float32Array(L*H*TQ*TK);
+  sec.querySelectorAll("rect.c").forEach(function(r){
+    var d=r.dataset;W[((+d.l*H+ +d.h)*TQ+ +d.q)*TK+ +d.k]=+d.w;});
+  function w(l,h,q,k){return W[((l*H+h)*TQ+q)*TK+k];}
+  var layer=0,heads=[0],hover=null; // hover: {side:"q"|"k", i}
+  sec.querySelectorAll(".swatch").forEach(function(s){s.style.background=headColor(+s.dataset.head);});
+  var svg=sec.querySelector("svg.lines"),NS="http://www.w3.org/2000/svg";
+  var rowH=20,colW=Math.max(80,7.5*Math.max.apply(null,qLab.concat(kLab).map(function(s){return s.length;}))+20),
+      gap=140,top=24;
+  var width=colW*2+gap,height=top+Math.max(TQ,TK)*rowH+10;
+  svg.setAttribute("width",width);svg.setAttribute("height",height);
+  function el(name,attrs,parent){var e=document.createElementNS(NS,name);
+    for(var a in attrs)e.setAttribute(a,attrs[a]);parent.appendChild(e);return e;}
+  var lineLayer=el("g",{},svg);
+  el("text",{x:colW-6,y:14,"text-anchor":"end",fill:"#666","font-size":"11"},svg).textContent="query";
+  el("text",{x:colW+gap+6,y:14,fill:"#666","font-size":"11"},svg).textContent="key";
+  var qText=[],kText=[],qBg=[],kBg=[];
+  qLab.forEach(function(s,i){
+    qBg.push(el("rect",{x:0,y:top+i*rowH,width:colW,height:rowH-2,fill:"none"},svg));
+    var t=el("text",{x:colW-6,y:top+i*rowH+14,"text-anchor":"end"},svg);t.textContent=s;
+    t.addEventListener("mouseenter",function(){setHover({side:"q",i:i});});
+    t.addEventListener("mouseleave",function(){setHover(null);});qText.push(t);});
+  kLab.forEach(function(s,i){
+    kBg.push(el("rect",{x:colW+gap,y:top+i*rowH,width:colW,height:rowH-2,fill:"none"},svg));
+    var t=el("text",{x:colW+gap+6,y:top+i*rowH+14},svg);t.textContent=s;
+    t.addEventListener("mouseenter",function(){setHover({side:"k",i:i});});
+    t.addEventListener("mouseleave",function(){setHover(null);});kText.push(t);});
+  function drawLines(){
+    while(lineLayer.firstChild)lineLayer.removeChild(lineLayer.firstChild);
+    var x1=colW,x2=colW+gap;
+    heads.forEach(function(h){
+      for(var q=0;q<TQ;q++){
+        if(hover&&hover.side==="q"&&hover.i!==q)continue;
+        for(var k=0;k<TK;k++){
+          if(hover&&hover.side==="k"&&hover.i!==k)continue;
+          var v=w(layer,h,q,k);if(v<0.005)continue;
+          el("line",{x1:x1,y1:top+q*rowH+8,x2:x2,y2:top+k*rowH+8,stroke:headColor(h),
+            "stroke-width":2,"stroke-opacity":Math.min(1,v*(hover?1:0.9))},lineLayer);}}});
+    // Token backgrounds: how much the hovered token gives to / gets from each token (mean over heads).
+    for(var i=0;i<TQ;i++){qBg[i].setAttribute("fill","none");qText[i].classList.remove("active");}
+    for(var j=0;j<TK;j++){kBg[j].setAttribute("fill","none");kText[j].classList.remove("active");}
+    if(hover&&heads.length){
+      var n=hover.side==="q"?TK:TQ,bg=hover.side==="q"?kBg:qBg;
+      for(var m=0;m<n;m++){var s=0;heads.forEach(function(h){
+          s+=hover.side==="q"?w(layer,h,hover.i,m):w(layer,h,m,hover.i);});
+        bg[m].setAttribute("fill","rgba(213,94,0,"+Math.min(1,s/heads.length)+")");}
+      (hover.side==="q"?qText:kText)[hover.i].classList.add("active");}
+  }
+  function highlightRows(){
+    sec.querySelectorAll("svg.hm").forEach(function(h){
+      var r=h.querySelector("rect.rowhl");
+      if(hover&&hover.side==="q"){r.setAttribute("x",0);r.setAttribute("y",hover.i);
+        r.setAttribute("width",TK);r.setAttribute("height",1);r.setAttribute("visibility","visible");}
+      else if(hover&&hover.side==="k"){r.setAttribute("x",hover.i);r.setAttribute("y",0);
+        r.setAttribute("width",1);r.setAttribute("height",TQ);r.setAttribute("visibility","visible");}
+      else r.setAttribute("visibility","hidden");});
+  }
+  function setHover(hv){hover=hv;drawLines();highlightRows();
+    if(hv){var txt=hv.side==="q"?"\u201c"+qLab[hv.i]+"\u201d attends to (layer "+layer+", heads "+heads.join(",")+"): ":
+      "attending to \u201c"+kLab[hv.i]+"\u201d (layer "+layer+"): ";
+      var parts=[],n=hv.side==="q"?TK:TQ;
+      for(var m=0;m<n;m++){var s=0;heads.forEach(function(h){s+=hv.side==="q"?w(layer,h,hv.i,m):w(layer,h,m,hv.i);});
+        s/=Math.max(1,heads.length);if(s>=0.05)parts.push((hv.side==="q"?kLab[m]:qLab[m])+" "+fmt(s));}
+      status.textContent=txt+parts.join("  ");}}
+  function markSelected(){sec.querySelectorAll("svg.hm").forEach(function(h){
+      h.classList.toggle("selected",+h.dataset.l===layer&&heads.indexOf(+h.dataset.h)>=0);});}
+  var sel=sec.querySelector(".layer-select"),boxes=sec.querySelectorAll(".head-toggle");
+  function readHeads(){heads=[];boxes.forEach(function(b){if(b.checked)heads.push(+b.value);});}
+  sel.addEventListener("change",function(){layer=+sel.value;drawLines();markSelected();});
+  boxes.forEach(function(b){b.addEventListener("change",function(){readHeads();drawLines();markSelected();});});
+  sec.querySelector(".all-heads").addEventListener("click",function(){boxes.forEach(function(b){b.checked=true;});
+    readHeads();drawLines();markSelected();});
+  sec.querySelector(".no-heads").addEventListener("click",function(){boxes.forEach(function(b){b.checked=false;});
+    readHeads();drawLines();markSelected();});
+  sec.querySelectorAll("svg.hm").forEach(function(h){
+    h.addEventListener("click",function(){layer=+h.dataset.l;sel.value=layer;
+      boxes.forEach(function(b){b.checked=(+b.value===+h.dataset.h);});readHeads();drawLines();markSelected();});});
+  sec.addEventListener("mouseover",function(ev){var r=ev.target;
+    if(r.classList&&r.classList.contains("c")){var d=r.dataset;
+      status.textContent="layer "+d.l+", head "+d.h+": \u201c"+qLab[+d.q]+"\u201d \u2192 \u201c"+kLab[+d.k]+"\u201d  "+fmt(+d.w);}});
+  var size=Math.max(48,Math.min(140,Math.floor(900/Math.max(1,H))));
+  sec.style.setProperty("--hm",size+"px");
+  drawLines();markSelected();
+});
+})();
+"""
