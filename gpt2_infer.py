@@ -81,7 +81,7 @@ def main(argv=None):
     except (FileNotFoundError, DownloadError, TokenizerFileError, ValueError, OSError) as exc:
         fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     n_params = model.num_parameters()
-    print(f"loaded {n_params / 1e6:.0f}M parameters from {model.model_dir} in {time.perf_counter() - start:.1f} s",
+    print(f"loaded {n_params / 1e6:.3g}M parameters from {model.model_dir} in {time.perf_counter() - start:.1f} s",
           file=sys.stderr, flush=True)
 
     eos = tokenizer.special_tokens.get(ENDOFTEXT, model.eos_token_id)

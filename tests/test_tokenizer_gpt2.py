@@ -49,6 +49,18 @@ def test_cold_and_warm_cache_agree(gpt2):
     assert fresh.encode(text) == cold == gpt2.encode(text)
 
 
+def test_word_cache_is_bounded(monkeypatch):
+    from transformer_np.tokenizer import tokenizer as tokenizer_module
+
+    monkeypatch.setattr(tokenizer_module, "_CACHE_LIMIT", 5)
+    fresh = BPETokenizer.from_pretrained("gpt2")
+    text = "one two three four five six seven"
+    expected = [505, 734, 1115, 1440, 1936, 2237, 3598]
+    assert fresh.encode(text) == expected
+    assert fresh.encode("eight nine " + text) == [26022, 5193, 530] + expected[1:]  # " one" is 530
+    assert len(fresh._cache) <= 9
+
+
 def test_case_sensitive_contractions(gpt2):
     words = [gpt2.decode([i]) for i in gpt2.encode("I'M it's IT'S")]
     assert words == ["I", "'", "M", " it", "'s", " IT", "'", "S"]

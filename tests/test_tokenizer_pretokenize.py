@@ -24,7 +24,7 @@ def test_byte_alphabet():
     ("Ⅻ½٣", ["Ⅻ½٣"]),                          # Nl, No, Nd are all \p{N}
     ("a\x1c\x1db", ["a", "\x1c\x1d", "b"]),     # U+001C..1F are not Unicode White_Space
     ("a   b", ["a", "  ", " b"]),               # \s+(?!\S) leaves one space for the word
-    ("a \u3000\u00a0b", ["a", " \u3000", "\u00a0b"]),
+    ("a \u3000\u00a0b", ["a", " \u3000", "\u00a0", "b"]),  # only " " may lead a word
     ("I'M we'll", ["I", "'", "M", " we", "'ll"]),
     ("e\u0301t", ["e", "\u0301", "t"]),         # combining marks (Mn) are not letters
     ("𝐀𝐁 𝟙 😀!", ["𝐀𝐁", " 𝟙", " 😀!"]),        # astral letters, digits, symbols

@@ -268,3 +268,31 @@ def test_tick_helpers():
     assert nice_ticks(0, 1, 5) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert log_ticks(1, 10000) == [1, 10, 100, 1000, 10000]
     assert 2 in log_ticks(1, 50)
+
+
+def test_curves_hook_accepts_the_usual_call_shapes(tmp_path):
+    hook = viz.curves_hook(tmp_path)
+    assert hook() is None                                              # nothing yet
+    metrics = _metrics(5)
+    for call in (lambda: hook(metrics), lambda: hook(40, metrics), lambda: hook(metrics=metrics)):
+        (tmp_path / "curves.svg").unlink(missing_ok=True)
+        call()
+        ET.parse(tmp_path / "curves.svg")
+    (tmp_path / "curves.svg").unlink()
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
+    hook({"step": 3})                                                  # a single record: re-read the file
+    root = ET.parse(tmp_path / "curves.svg").getroot()
+    assert len([p for p in root.iter(f"{SVG}path") if p.get("class") == "series"]) == 4
+
+
+def test_attention_html_for_model_dispatches(tmp_path):
+    from transformer_np import EncoderClassifier
+    clf = EncoderClassifier(vocab_size=9, n_classes=2, d_model=8, n_heads=2, n_layers=2, d_ff=16, max_len=6, seed=0)
+    root = ET.parse(viz.attention_html_for_model(clf, [1, 2, 3], tmp_path / "c.html")).getroot()
+    assert len(_cells(root)) == 2 * 2 * 9
+    lm = _tiny_lm()
+    root = ET.parse(viz.attention_html_for_model(lm, np.array([[1, 2, 3, 4]]), tmp_path / "l.html",
+                                                 labels=list("abcd"))).getroot()
+    assert len(_cells(root)) == 2 * 3 * 16
+    with pytest.raises(TypeError):
+        viz.attention_html_for_model(object(), [1], tmp_path / "x.html")

@@ -8,11 +8,12 @@ Figures:
     causal_mask.svg         which key each query may see in a decoder
     scaling_unscaled.svg    softmax(q.k) for random d=256 vectors: almost one-hot
     scaling_scaled.svg      softmax(q.k / sqrt(d)) for the same vectors: spread out
-    reverse_attention.svg   one head of a small TransformerLM trained to reverse a sequence
-    reverse_attention.html  all its heads and layers, interactive
+    reverse_attention.svg   one head of a TransformerLM trained on the toy reverse task
+    reverse_attention.html  all its heads and layers on a held-out example, interactive
     curves_healthy.svg      training curves of that run
     curves_lr_too_high.svg  the same run with a learning rate 30x too high
-    curves_overfit.svg      the same model on a tiny training set: memorises, held-out loss rises
+    curves_overfit.svg      modadd without weight decay: memorises, held-out loss rises
+The training runs use transformer_np/train.py's Trainer, the one train_toy.py runs.
 (docs/figures/grokking.svg comes from examples/grokking.py.)
 """
 import argparse
@@ -25,73 +26,28 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from transformer_np import AdamW, CrossEntropyLoss, TransformerLM, viz  # noqa: E402
+from transformer_np import viz  # noqa: E402
 from transformer_np.layers import causal_mask, sinusoidal_table, softmax  # noqa: E402
-from transformer_np.optim import clip_grad_norm, decay_groups, warmup_cosine  # noqa: E402
 
 FIG = os.path.join(ROOT, "docs", "figures")
 
 
-# -------------------------------------------------------------------------------- the reverse task
-# Sequence: BOS x_1 .. x_n SEP x_n .. x_1 with n symbols from a small alphabet. The model reads it left
-# to right and must produce the reversed half; the loss mask scores only the positions after SEP.
+# ------------------------------------------------------------------------------- toy training runs
+# The same Trainer that train_toy.py runs (transformer_np/train.py), on its toy tasks.
 
-N_SYMBOLS, N = 10, 6
-BOS, SEP = N_SYMBOLS, N_SYMBOLS + 1
-VOCAB = N_SYMBOLS + 2
-NAMES = [str(i) for i in range(N_SYMBOLS)] + ["<s>", "|"]
-
-
-def reverse_batch(rng, size):
-    x = rng.integers(0, N_SYMBOLS, size=(size, N))
-    seq = np.concatenate([np.full((size, 1), BOS), x, np.full((size, 1), SEP), x[:, ::-1]], axis=1)
-    inputs, targets = seq[:, :-1], seq[:, 1:]
-    mask = np.zeros(targets.shape)
-    mask[:, N:] = 1.0                       # predict x_n .. x_1, the tokens after SEP
-    return inputs, targets, mask
-
-
-def train_reverse(steps, lr, train_size=None, seed=0, eval_every=20, batch=64):
-    """Train a 2-layer TransformerLM on the reverse task; returns (model, metrics). With train_size, the
-    training set is that many fixed sequences (to show overfitting); otherwise fresh samples each step."""
-    rng = np.random.default_rng(seed)
-    model = TransformerLM(VOCAB, d_model=48, n_heads=2, n_layers=2, d_ff=96, max_len=2 * N + 2, seed=seed)
-    opt = AdamW(decay_groups(model.named_parameters(), 0.01 if train_size is None else 0.0), lr=lr,
-                betas=(0.9, 0.98))
-    loss_fn = CrossEntropyLoss()
-    held = reverse_batch(np.random.default_rng(10_000 + seed), 512)
-    fixed = reverse_batch(rng, train_size) if train_size else None
-    metrics = []
-    for step in range(1, steps + 1):
-        if fixed is not None:
-            pick = rng.integers(0, train_size, size=min(batch, train_size))
-            x, y, w = (a[pick] for a in fixed)
-        else:
-            x, y, w = reverse_batch(rng, batch)
-        opt.lr = warmup_cosine(step - 1, lr, max(1, steps // 20), steps, lr * 0.1)
-        model.train()
-        opt.zero_grad()
-        logits = model.forward(x)
-        loss = loss_fn.forward(logits, y, w)
-        model.backward(loss_fn.backward())
-        clip_grad_norm(model.parameters(), 1.0)
-        opt.step()
-        if step % eval_every == 0 or step == 1:
-            model.eval()
-            rec = {"step": step, "train_loss": loss, "train_acc": _acc(logits, y, w)}
-            if fixed is not None:                          # the whole (tiny) training set
-                fl = model.forward(fixed[0])
-                rec["train_loss"] = loss_fn.forward(fl, fixed[1], fixed[2])
-                rec["train_acc"] = _acc(fl, fixed[1], fixed[2])
-            hl = model.forward(held[0])
-            rec.update(heldout_loss=loss_fn.forward(hl, held[1], held[2]), heldout_acc=_acc(hl, held[1], held[2]),
-                       lr=opt.lr)
-            metrics.append(rec)
-    return model, metrics
-
-
-def _acc(logits, y, w):
-    return float(((logits.argmax(-1) == y) * w).sum() / w.sum())
+def toy_run(out_dir, **overrides):
+    """Train one toy run; returns the Trainer (its .metrics hold every evaluation, .model the model).
+    A run that diverges keeps the metrics it had."""
+    from transformer_np import train
+    values = train.defaults_for(overrides.get("task", "reverse"), overrides.get("arch"))
+    values.update(early_stop=False, out=out_dir)
+    values.update(overrides)
+    trainer = train.Trainer(train.TrainConfig(**values))
+    try:
+        trainer.run()
+    except train.Diverged as e:
+        print(f"(diverged, as expected for this run: {e})", file=sys.stderr)
+    return trainer
 
 
 # ------------------------------------------------------------------------------------------- figures
@@ -117,45 +73,52 @@ def static_figures():
 
 
 def trained_figures(quick=False):
+    import tempfile
     steps = 150 if quick else 600
     summary = {}
-    model, healthy = train_reverse(steps, lr=3e-3)
-    viz.write_curves_svg(os.path.join(FIG, "curves_healthy.svg"), healthy,
-                         title="Healthy: reverse task, lr 3e-3 with warm-up + cosine")
-    summary["healthy_final"] = healthy[-1]
+    with tempfile.TemporaryDirectory() as tmp:
+        healthy = toy_run(os.path.join(tmp, "healthy"), task="reverse", steps=steps, eval_every=max(5, steps // 40),
+                          warmup=steps // 20)
+        viz.write_curves_svg(os.path.join(FIG, "curves_healthy.svg"), healthy.metrics,
+                             title=f"Healthy: reverse, lr {healthy.cfg.lr:g} with warm-up and cosine decay")
+        summary["healthy_final"] = healthy.metrics[-1]
 
-    x, _, _ = reverse_batch(np.random.default_rng(7), 1)
-    ids = x[0]
-    labels = [NAMES[i] for i in ids]
-    viz.attention_html_for_lm(model, ids, labels, os.path.join(FIG, "reverse_attention.html"),
-                              title="A 2-layer TransformerLM trained to reverse: " + " ".join(labels))
-    with viz.capture_attention(model.eval()) as cap:
-        model.forward(ids[None])
-    layers = cap.by_layer()
-    # The head that looks at the mirror position most: the reversal head.
-    best = max(((l, h) for l in range(len(layers)) for h in range(layers[l].shape[0])),
-               key=lambda lh: _mirror_score(layers[lh[0]][lh[1]]))
-    viz.write_attention_svg(os.path.join(FIG, "reverse_attention.svg"), layers[best[0]][best[1]], labels,
-                            title=f"Reverse task, layer {best[0]} head {best[1]}")
-    summary["reverse_head"] = best
+        # The attention of that model on a held-out example: all heads (HTML) and the reversal head (SVG).
+        viz.attention_html_for_trainer(healthy, os.path.join(FIG, "reverse_attention.html"),
+                                       title="TransformerLM trained on reverse (train_toy.py --task reverse), "
+                                             "a held-out example")
+        ids = healthy.heldout["inputs"][0]
+        labels = [viz.readable(healthy.task.render([int(i)])) for i in ids]
+        model = healthy.model.eval()
+        with viz.capture_attention(model) as cap:
+            model.forward(ids[None])
+        layers = cap.by_layer()
+        sep = healthy.heldout["prompt"].shape[1] - 1          # position of the separator before the answer
+        best = max(((l, h) for l in range(len(layers)) for h in range(layers[l].shape[0])),
+                   key=lambda lh: _mirror_score(layers[lh[0]][lh[1]], sep))
+        viz.write_attention_svg(os.path.join(FIG, "reverse_attention.svg"), layers[best[0]][best[1]], labels,
+                                title=f"Reverse task, layer {best[0]} head {best[1]}")
+        summary["reverse_head"] = best
 
-    _, high = train_reverse(steps, lr=1e-1)
-    viz.write_curves_svg(os.path.join(FIG, "curves_lr_too_high.svg"), high,
-                         title="Unhealthy: the same run with lr 1e-1 (30x too high)")
-    summary["lr_too_high_final"] = high[-1]
+        high = toy_run(os.path.join(tmp, "high"), task="reverse", steps=steps, eval_every=max(5, steps // 40),
+                       warmup=steps // 20, lr=0.1)
+        viz.write_curves_svg(os.path.join(FIG, "curves_lr_too_high.svg"), high.metrics,
+                             title="Unhealthy: the same run with lr 0.1 (30x too high)")
+        summary["lr_too_high_final"] = high.metrics[-1] if high.metrics else None
 
-    _, over = train_reverse(steps, lr=3e-3, train_size=48)
-    viz.write_curves_svg(os.path.join(FIG, "curves_overfit.svg"), over,
-                         title="Unhealthy: 48 training sequences, memorised; held-out loss rises")
-    summary["overfit_final"] = over[-1]
+        over = toy_run(os.path.join(tmp, "over"), task="modadd", steps=steps, eval_every=max(5, steps // 40),
+                       weight_decay=0.0, warmup=steps // 20)
+        viz.write_curves_svg(os.path.join(FIG, "curves_overfit.svg"), over.metrics,
+                             title="Unhealthy: modadd without weight decay, half the pairs held out: memorised")
+        summary["overfit_final"] = over.metrics[-1]
     return summary
 
 
-def _mirror_score(a):
-    """Mean weight a query after SEP puts on the token it must copy next (its mirror before SEP)."""
+def _mirror_score(a, sep):
+    """Mean weight that a query after the separator (at `sep`) puts on the source token it must copy
+    next: query sep + j predicts the j-th source token from the end, at position sep - 1 - j."""
     t = a.shape[0]
-    sep = N + 1                                    # position of SEP in the input
-    score = [a[q, 2 * sep - q - 1] for q in range(sep, t) if 0 <= 2 * sep - q - 1 < t]
+    score = [a[q, 2 * sep - 1 - q] for q in range(sep, t) if 0 <= 2 * sep - 1 - q < t]
     return float(np.mean(score)) if score else 0.0
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 GPT2_DIR = REPO / "transformer_np" / "tokenizer" / "gpt2"
 FIXTURE = REPO / "tests" / "fixtures" / "gpt2_tokenizer_cases.json"
+sys.path.insert(0, str(REPO))  # import transformer_np from this checkout for --check
 SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 PROSE = """\
@@ -286,7 +287,6 @@ def build_cases(tik, slow, fast) -> list[dict]:
 
 def check_ours(cases, fast) -> int:
     """Compare our tokenizer with the fixture, and our save() output with GPT2TokenizerFast."""
-    sys.path.insert(0, str(REPO))
     from transformers import GPT2TokenizerFast
 
     from transformer_np.tokenizer import BPETokenizer

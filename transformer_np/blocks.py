@@ -55,8 +55,10 @@ class EncoderBlock(Module):
         self.attn = MultiHeadAttention(d_model, n_heads, dtype=dtype, rng=rng, proj_init_std=proj_init_std)
         self.ln_2 = LayerNorm(d_model, ln_eps, dtype)
         self.mlp = FeedForward(d_model, d_ff, activation, 0.0, dtype, rng, proj_init_std=proj_init_std)
-        self._attn_path = ResidualSublayer(self.ln_1, self.attn, Dropout(dropout, rng), pre_ln)
-        self._mlp_path = ResidualSublayer(self.ln_2, self.mlp, Dropout(dropout, rng), pre_ln)
+        self.attn_dropout = Dropout(dropout, rng)     # public, so train()/eval() reach it
+        self._attn_path = ResidualSublayer(self.ln_1, self.attn, self.attn_dropout, pre_ln)
+        self.mlp_dropout = Dropout(dropout, rng)
+        self._mlp_path = ResidualSublayer(self.ln_2, self.mlp, self.mlp_dropout, pre_ln)
 
     def forward(self, x, key_padding_mask=None):
         x = self._attn_path.forward(x, key_padding_mask=key_padding_mask)
@@ -79,17 +81,20 @@ class DecoderBlock(Module):
         rng = make_rng(rng)
         self.ln_1 = LayerNorm(d_model, ln_eps, dtype)
         self.attn = MultiHeadAttention(d_model, n_heads, dtype=dtype, rng=rng, proj_init_std=proj_init_std)
-        self._attn_path = ResidualSublayer(self.ln_1, self.attn, Dropout(dropout, rng), pre_ln)
+        self.attn_dropout = Dropout(dropout, rng)     # public, so train()/eval() reach it
+        self._attn_path = ResidualSublayer(self.ln_1, self.attn, self.attn_dropout, pre_ln)
         self.cross_attention = cross_attention
         if cross_attention:
             self.ln_cross_attn = LayerNorm(d_model, ln_eps, dtype)
             self.crossattention = MultiHeadAttention(d_model, n_heads, cross=True, dtype=dtype, rng=rng,
                                                      proj_init_std=proj_init_std)
-            self._cross_path = ResidualSublayer(self.ln_cross_attn, self.crossattention,
-                                                Dropout(dropout, rng), pre_ln)
+            self.cross_dropout = Dropout(dropout, rng)
+            self._cross_path = ResidualSublayer(self.ln_cross_attn, self.crossattention, self.cross_dropout,
+                                                pre_ln)
         self.ln_2 = LayerNorm(d_model, ln_eps, dtype)
         self.mlp = FeedForward(d_model, d_ff, activation, 0.0, dtype, rng, proj_init_std=proj_init_std)
-        self._mlp_path = ResidualSublayer(self.ln_2, self.mlp, Dropout(dropout, rng), pre_ln)
+        self.mlp_dropout = Dropout(dropout, rng)
+        self._mlp_path = ResidualSublayer(self.ln_2, self.mlp, self.mlp_dropout, pre_ln)
 
     def forward(self, x, context=None, context_padding_mask=None, cache=None):
         x = self._attn_path.forward(x, causal=True, cache=cache)

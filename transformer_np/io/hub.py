@@ -26,7 +26,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import sys
 import time
 import urllib.error

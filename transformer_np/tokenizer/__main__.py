@@ -47,7 +47,7 @@ def _cmd_encode(args: argparse.Namespace) -> None:
     ids = tokenizer.encode(text, allowed_special="all" if args.allow_special else ())
     print(" ".join(map(str, ids)))
     if args.show:
-        print(" | ".join(_show_token(tokenizer.decode_bytes([i])) for i in ids))
+        print(" | ".join(_show_token(tokenizer.decode_bytes([i])) for i in ids), flush=True)
         print(f"{len(ids)} tokens, {len(text.encode('utf-8'))} bytes", file=sys.stderr)
 
 

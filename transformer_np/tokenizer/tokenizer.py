@@ -160,7 +160,8 @@ class BPETokenizer:
         missing = set(words).difference(cache)
         if missing:
             if len(cache) + len(missing) > _CACHE_LIMIT:
-                cache.clear()
+                cache.clear()  # crude but bounded; this text's words are re-added below
+                missing = set(words)
             encode_word = self._encode_word
             for word in missing:
                 cache[word] = encode_word(word)

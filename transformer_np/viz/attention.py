@@ -373,6 +373,53 @@ def attention_html_for_seq2seq(model, src_ids, tgt_ids, src_labels, tgt_labels, 
     return write_attention_html_sections(path, sections, title=title or "Attention (encoder-decoder)")
 
 
+def attention_html_for_model(model, inputs, path, labels=None, key_labels=None, title=None, max_tokens=64):
+    """Dispatch on the model type, for a trainer holding "a model and an example":
+        TransformerLM (and GPT2)   inputs = ids (T,)                        labels: one per id
+        Transformer                inputs = (src_ids, tgt_ids)              labels: target, key_labels: source
+        EncoderClassifier          inputs = ids (S,) (no padding)           labels: one per id
+    Missing labels default to the ids as text."""
+    from ..models import EncoderClassifier, Transformer, TransformerLM
+    if isinstance(model, Transformer):
+        src, tgt = (np.asarray(a, dtype=np.int64).reshape(-1) for a in inputs)
+        return attention_html_for_seq2seq(model, src, tgt,
+                                          key_labels if key_labels is not None else [str(i) for i in src],
+                                          labels if labels is not None else [str(i) for i in tgt], path, title)
+    ids = np.asarray(inputs, dtype=np.int64).reshape(-1)
+    labels = list(labels) if labels is not None else [str(i) for i in ids]
+    if isinstance(model, TransformerLM):
+        return attention_html_for_lm(model, ids, labels, path, title, max_tokens)
+    if isinstance(model, EncoderClassifier):
+        was_training = model.training
+        model.eval()
+        try:
+            with capture_attention(model) as cap:
+                model.forward(ids[None, :])
+        finally:
+            model.train(was_training)
+        return write_attention_html(path, labels, cap.by_layer("self"), title=title or "Encoder attention")
+    raise TypeError(f"no attention picture recipe for {type(model).__name__}")
+
+
+def attention_html_for_trainer(trainer, path, index=0, title=None):
+    """The attention picture of a trained toy model on one held-out example, for train_toy.py.
+    Duck-typed on transformer_np.train.Trainer: uses trainer.model, trainer.heldout (the task's batch
+    dict), trainer.cfg.arch and trainer.task (render(ids) gives a token's text)."""
+    held, arch, task = trainer.heldout, trainer.cfg.arch, trainer.task
+
+    def labels(ids):
+        return [readable(task.render([int(i)])) or "\u2205" for i in ids]
+    name = getattr(trainer.cfg, "task", "toy")
+    if arch == "seq2seq":
+        src, tgt = held["src"][index], held["tgt_in"][index]
+        return attention_html_for_model(trainer.model, (src, tgt), path, labels=labels(tgt), key_labels=labels(src),
+                                        title=title or f"{name} (encoder-decoder), held-out example {index}")
+    ids = held["inputs"][index]
+    return attention_html_for_model(trainer.model, ids, path, labels=labels(ids),
+                                    title=title or f"{name} ({arch}), held-out example {index}: "
+                                                   + task.render(ids))
+
+
 def _self_names(cap):
     return [name for name, m, recs in cap.layers if not m.cross and recs]
 

@@ -35,8 +35,14 @@ def load_metrics(path):
     return records
 
 
+# The toy trainer's held-out accuracies (transformer_np/train.py).
+KNOWN_SPLITS = {"token_accuracy": "held-out token", "sequence_accuracy": "held-out sequence"}
+
+
 def split_of(key):
     """'train_loss' -> 'train', 'val_acc' -> 'held-out', 'loss' -> 'train', 'foo_loss' -> 'foo'."""
+    if key in KNOWN_SPLITS:
+        return KNOWN_SPLITS[key]
     k = key.lower()
     for suffix in ("_loss", "_accuracy", "_acc", "loss", "accuracy", "acc"):
         if k.endswith(suffix):
@@ -156,10 +162,12 @@ def _panel(metrics, keys, box, x_range, log_x, ylabel, is_acc, color_of):
                    f'd="{" ".join(d) or "M0 0"}" fill="none" stroke="{color_of(key)}" stroke-width="1.8" '
                    f'stroke-linejoin="round" clip-path="url(#{clip})"/>')
     # Legend: top-right for loss (curves fall), bottom-right for accuracy (curves rise).
-    lx = left + width - 140
+    texts = [f"{split_of(k)} {'accuracy' if is_acc else 'loss'}" for k in keys]
+    box_w = 40 + 6.3 * max((len(t) for t in texts), default=0)
+    lx = left + width - box_w - 4
     ly = top + 12 if not is_acc else top + height - 12 - 16 * (len(keys) - 1)
     if keys:
-        out.append(f'<rect x="{num(lx - 6)}" y="{num(ly - 10)}" width="134" height="{16 * len(keys) + 4}" '
+        out.append(f'<rect x="{num(lx - 6)}" y="{num(ly - 10)}" width="{num(box_w)}" height="{16 * len(keys) + 4}" '
                    f'fill="white" fill-opacity="0.85" stroke="#ccc"/>')
     for i, key in enumerate(keys):
         y = ly + 16 * i
@@ -181,7 +189,11 @@ def curves_svg(metrics, log_x=False, title=None, marks=None, width=960, height=3
     steps = [float(m["step"]) for m in metrics if "step" in m and (not log_x or m["step"] > 0)]
     x_range = (min(steps), max(steps)) if steps else (1.0, 10.0)
     if log_x:
-        x_range = (max(1.0, x_range[0]), max(x_range[1], x_range[0] * 10))
+        # Start at 1 and end at a round number (1, 2 or 5 x 10^k) past the last step.
+        hi = max(x_range[1], 10.0)
+        k = 10 ** math.floor(math.log10(hi))
+        hi = next(m * k for m in (1, 2, 5, 10) if m * k >= hi * (1 - 1e-9))
+        x_range = (1.0, hi)
     elif x_range[1] <= x_range[0]:
         x_range = (x_range[0], x_range[0] + 1)
 
@@ -205,6 +217,7 @@ def curves_svg(metrics, log_x=False, title=None, marks=None, width=960, height=3
         body.append(f'<text x="{num(width / 2)}" y="{num(height / 2)}" text-anchor="middle">'
                     f'no metrics yet</text>')
     for i, (name, keys, is_acc) in enumerate(panels):
+        is_acc = name == "accuracy"
         left = 80 + i * (pw + 90)
         body += _panel(metrics, keys, (left, top, pw, ph), x_range, log_x, name, is_acc, color_of)
         xa = _Axis(x_range[0], x_range[1], left, left + pw, log_x)
@@ -212,9 +225,13 @@ def curves_svg(metrics, log_x=False, title=None, marks=None, width=960, height=3
             if step is None or (log_x and step <= 0):
                 continue
             px = xa(float(step))
+            # Label beside the line, on whichever side has room; stacked so that labels do not collide.
+            right_side = px < left + pw * 0.6
+            tx, anchor = (px + 4, "start") if right_side else (px - 4, "end")
+            ty = top + (ph * 0.45 if is_acc else ph * 0.55) + 14 * j
             body.append(f'<g class="mark" data-step="{num(float(step))}"><line x1="{num(px)}" y1="{num(top)}" '
                         f'x2="{num(px)}" y2="{num(top + ph)}" stroke="#555" stroke-dasharray="4 3"/>'
-                        f'<text x="{num(px + 3)}" y="{num(top + ph / 2 + 14 * j)}" font-size="10" '
+                        f'<text x="{num(tx)}" y="{num(ty)}" font-size="10" text-anchor="{anchor}" '
                         f'fill="#333">{esc(label)}</text></g>')
     return svg_document(width, height, "\n".join(body) + "\n", title=title or "training curves")
 
@@ -228,3 +245,23 @@ def write_curves_from_jsonl(metrics_path, svg_path=None, log_x=False, title=None
     """Read metrics.jsonl and write the curves next to it (curves.svg by default)."""
     svg_path = svg_path or os.path.join(os.path.dirname(os.path.abspath(metrics_path)), "curves.svg")
     return write_curves_svg(svg_path, load_metrics(metrics_path), log_x=log_x, title=title)
+
+
+def curves_hook(out_dir, filename="curves.svg", log_x=False, title=None):
+    """A callback for a training loop: call it after each evaluation and it redraws OUT_DIR/curves.svg.
+
+    Accepts the metrics so far in any of the usual shapes: hook(metrics_list), hook(step, metrics_list),
+    hook(metrics=metrics_list); called with no list at all, it re-reads OUT_DIR/metrics.jsonl."""
+    svg_path = os.path.join(os.fspath(out_dir), filename)
+
+    def hook(*args, **kwargs):
+        candidates = list(args) + list(kwargs.values())
+        metrics = next((c for c in candidates if isinstance(c, (list, tuple))
+                        and (not c or isinstance(c[0], dict))), None)
+        if metrics is None:
+            jsonl = os.path.join(os.fspath(out_dir), "metrics.jsonl")
+            if not os.path.exists(jsonl):
+                return None
+            metrics = load_metrics(jsonl)
+        return write_curves_svg(svg_path, list(metrics), log_x=log_x, title=title)
+    return hook

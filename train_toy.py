@@ -1,0 +1,234 @@
+#!/usr/bin/env python
+"""Train a small Transformer (pure NumPy) on a toy task or on a text file.
+
+    python train_toy.py                                 # reverse, decoder-only LM
+    python train_toy.py --task sort
+    python train_toy.py --task reverse --arch seq2seq   # encoder-decoder
+    python train_toy.py --task fib
+    python train_toy.py --task classify                 # EncoderClassifier: is the sequence sorted?
+    python train_toy.py --task text --data input.txt    # character-level GPT, prints samples
+    python train_toy.py --out runs/x --resume           # continue a checkpointed run, bit for bit
+"""
+import argparse
+import json
+import os
+import sys
+
+
+def _set_threads(argv):
+    """BLAS threads must be fixed before NumPy is imported. Default 1: the models here are small, and
+    a second BLAS thread mostly fights other processes for the cores."""
+    n = None
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            n = argv[i + 1]
+        elif arg.startswith("--threads="):
+            n = arg.split("=", 1)[1]
+    if n is not None and n.isdigit() and int(n) > 0:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = n
+    elif n is None:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+
+
+_set_threads(sys.argv[1:])
+
+import numpy as np  # noqa: E402
+
+from transformer_np import train  # noqa: E402
+from transformer_np.tasks import TASK_NAMES  # noqa: E402
+
+PROG = "train_toy.py"
+RESUMABLE = {"steps", "eval_every", "eval_size", "early_stop"}   # may change on --resume; the rest may not
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    def _get_help_string(self, action):
+        if action.default is None:                  # per-task defaults: see the table in the epilog
+            return action.help
+        return super()._get_help_string(action)
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not value > 0 or not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def nonneg_float(text):
+    value = float(text) if text.replace(".", "", 1).replace("e-", "", 1).isdigit() else -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def defaults_table():
+    keys = ["length", "n_symbols", "d_model", "n_layers", "d_ff", "steps", "batch_size", "lr", "warmup"]
+    rows = [f"  {'task':10} {'arch':10} " + " ".join(f"{k:>10}" for k in keys)]
+    for task in TASK_NAMES:
+        d = train.defaults_for(task)
+        rows.append(f"  {task:10} {d['arch']:10} " + " ".join(f"{d[k]!s:>10}" for k in keys))
+    return "\n".join(rows)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog=PROG, formatter_class=HelpFormatter, description=__doc__,
+        epilog="per-task defaults (flags left out take these values):\n" + defaults_table() +
+               "\n\nOutput in --out: model.safetensors, optimizer.safetensors, config.json, trainer_state.json"
+               "\n(written atomically at every evaluation) and metrics.jsonl (one line per evaluation).")
+    a = p.add_argument
+    a("--task", default="reverse", choices=TASK_NAMES, help="what to learn")
+    a("--arch", choices=("lm", "seq2seq", "classifier"),
+      help="model: decoder-only LM, encoder-decoder, or encoder classifier (default: lm; classifier for classify)")
+    a("--data", help="text file (UTF-8) for --task text")
+    a("--length", type=positive_int, help="toy tasks: sequence / answer length")
+    a("--symbols", dest="n_symbols", type=positive_int,
+      help="toy tasks: number of symbols (the modulus for fib and modadd)")
+    a("--block-size", type=positive_int, help="text: context length in characters")
+    a("--d-model", type=positive_int, help="model width")
+    a("--layers", dest="n_layers", type=positive_int, help="number of blocks")
+    a("--heads", dest="n_heads", type=positive_int, help="attention heads")
+    a("--d-ff", type=positive_int, help="feed-forward width")
+    a("--dropout", type=nonneg_float, help="dropout probability")
+    a("--steps", type=positive_int, help="training steps")
+    a("--batch-size", type=positive_int, help="examples per step")
+    a("--lr", type=positive_float, help="peak learning rate (AdamW, warm-up then cosine to lr/10)")
+    a("--warmup", type=int, help="linear warm-up steps")
+    a("--weight-decay", type=nonneg_float, help="AdamW decoupled weight decay (matrices only)")
+    a("--clip", type=nonneg_float, help="clip the gradient norm to this (0: off)")
+    a("--seed", type=int, default=0, help="seed of the model init and the training data order")
+    a("--eval-every", type=positive_int, help="evaluate on held-out data (and checkpoint) every N steps")
+    a("--eval-size", type=positive_int, help="held-out examples")
+    a("--early-stop", action=argparse.BooleanOptionalAction, default=None,
+      help="stop when held-out sequence accuracy reaches 1.0 at an evaluation (default: on for toy tasks)")
+    a("--out", help="directory for the checkpoint and metrics.jsonl (default: runs/TASK-ARCH)")
+    a("--resume", action="store_true", help="continue the run checkpointed in --out (bit-for-bit)")
+    a("--json", action="store_true", help="print only a JSON summary as the last line of stdout")
+    a("--examples", type=int, default=5, help="held-out examples to show at the end")
+    a("--threads", type=positive_int, default=1, help="BLAS threads for NumPy")
+    return p
+
+
+def explicit_flags(argv):
+    """The dests of the flags actually given on the command line."""
+    p = build_parser()
+    for action in p._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(p.parse_args(argv)))
+
+
+def make_config(args, argv, parser):
+    given = explicit_flags(argv)
+    fields = {f.name for f in train.dataclasses.fields(train.TrainConfig)}
+    if args.resume:
+        out = args.out or f"runs/{args.task}-{args.arch or train.default_arch(args.task)}"
+        if not train.has_checkpoint(out):
+            parser.error(f"--resume: no checkpoint in {out} (give the run's --out)")
+        saved = json.loads(open(os.path.join(out, "config.json")).read())["train"]
+        for name in sorted(given & fields - RESUMABLE - {"out"}):
+            if getattr(args, name) != saved.get(name):
+                parser.error(f"--resume: --{name.replace('_', '-')} differs from the checkpoint's "
+                             f"({saved.get(name)!r}); only {', '.join(sorted(RESUMABLE))} may change")
+        return out, {name: getattr(args, name) for name in given & RESUMABLE}
+    if args.task == "text" and not args.data:
+        parser.error("--task text needs --data FILE")
+    if args.data and not os.path.isfile(args.data):
+        parser.error(f"--data {args.data}: no such file")
+    arch = args.arch or train.default_arch(args.task)
+    values = train.defaults_for(args.task, arch)
+    values.update({k: v for k, v in vars(args).items() if k in fields and v is not None})
+    values["arch"] = arch
+    if args.out:
+        values["out"] = args.out
+    return None, values
+
+
+def show_progress(trainer, loss, acc, state={}):
+    """The live line (a terminal only: a log file gets the evaluation lines)."""
+    now = train.time.perf_counter()
+    if "t0" not in state:
+        state.update(t0=now, step0=trainer.step, last=now, tty=sys.stdout.isatty())
+    if not state["tty"] or now - state["last"] < 0.25:
+        return
+    state["last"] = now
+    rate = (trainer.step - state["step0"]) / max(now - state["t0"], 1e-9)
+    print(f"\rstep {trainer.step:6d}/{trainer.cfg.steps}  loss {loss:.4f}  acc {acc:.3f}  {rate:6.1f} steps/s",
+          end="", flush=True)
+
+
+def show_eval(trainer, metrics):
+    m = metrics[-1]
+    seq = "" if m["sequence_accuracy"] is None else f"  seq acc {m['sequence_accuracy']:.3f}"
+    print(f"\rstep {m['step']:6d}/{trainer.cfg.steps}  train loss {m['train_loss']:.4f}  held-out loss "
+          f"{m['heldout_loss']:.4f}  token acc {m['token_accuracy']:.3f}{seq}  lr {m['lr']:.2e}  "
+          f"{m['seconds']:.1f}s", flush=True)
+    if trainer.cfg.task == "text":
+        task, model = trainer.task, trainer.model
+        prompt = np.array([trainer.heldout["inputs"][0, :1]])
+        text = model.generate(prompt, model.max_len - 1, temperature=0.8, top_k=20, seed=m["step"])[0]
+        print("  sample: " + task.decode(text).replace("\n", "\n          "), flush=True)
+
+
+def show_examples(trainer, n):
+    if trainer.predictions is None or n <= 0:
+        return
+    held, task = trainer.heldout, trainer.task
+    print(f"held-out examples ({trainer.cfg.arch}):")
+    for i in range(min(n, len(held["answer"]))):
+        ok = "ok   " if np.array_equal(trainer.predictions[i], held["answer"][i]) else "WRONG"
+        print(f"  {ok} input: {task.render(held['prompt'][i]):28}  model: {task.render(trainer.predictions[i]):20}"
+              f"  correct: {task.render(held['answer'][i])}")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        resume_dir, values = make_config(args, argv, parser)
+        trainer = (train.Trainer.resume(resume_dir, **values) if resume_dir
+                   else train.Trainer(train.TrainConfig(**values)))
+    except train.TrainingError as e:
+        parser.error(str(e))
+    quiet = args.json
+    if not quiet:
+        cfg = trainer.cfg
+        print(f"{'resuming' if resume_dir else 'training'} {cfg.task} / {cfg.arch}: "
+              f"{trainer.model.num_parameters():,} parameters, {cfg.steps} steps, batch {cfg.batch_size}, "
+              f"lr {cfg.lr}, seed {cfg.seed}, out {cfg.out}" + (f" (from step {trainer.step})" if resume_dir else ""))
+    try:
+        result = trainer.run(on_step=None if quiet else show_progress, on_eval=None if quiet else show_eval)
+    except train.Diverged as e:
+        print(f"\n{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    if quiet:
+        print(json.dumps(result))
+        return 0
+    if trainer.stopped_reason:
+        print(f"{trainer.stopped_reason} (step {trainer.step})")
+    show_examples(trainer, args.examples)
+    seq = result["sequence_accuracy"]
+    print(f"done: {result['steps']} steps in {result['seconds']:.1f}s; held-out "
+          + (f"sequence accuracy {seq:.4f}, " if seq is not None else "")
+          + f"token accuracy {result['token_accuracy']:.4f}, loss {result['heldout_loss']:.4f}; checkpoint in {result['out']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""The training loop for the toy tasks and text: AdamW + decay groups + warm-up/cosine schedule + gradient
+clipping, held-out evaluation, metrics.jsonl, atomic checkpoints, bit-for-bit resume.
+
+    trainer = Trainer(config)                  # or Trainer.resume(out_dir)
+    result = trainer.run(on_eval=..., on_step=...)
+
+Everything random comes from three streams: the model's `_rng` (init and dropout), the data generator's rng
+(training batches), and a fixed `eval_seed` (held-out set). The checkpoint stores the first two generators'
+states, AdamW's m and v by parameter name and the step, so a resumed run repeats the uninterrupted one
+exactly (same data order, same dropout masks, np.array_equal parameters).
+"""
+import dataclasses
+import json
+import math
+import os
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .io.safetensors import load_safetensors, save_safetensors
+from .losses import CrossEntropyLoss, accuracy
+from .models import EncoderClassifier, Transformer, TransformerLM
+from .optim import AdamW, clip_grad_norm, decay_groups, warmup_cosine
+from .tasks import make_task
+
+MODEL_CLASSES = {cls.__name__: cls for cls in (TransformerLM, Transformer, EncoderClassifier)}
+ARCH_MODEL = {"lm": "TransformerLM", "seq2seq": "Transformer", "classifier": "EncoderClassifier"}
+
+
+class TrainingError(Exception):
+    """A problem the user can act on (bad configuration, no checkpoint to resume): one-line message."""
+
+
+class Diverged(Exception):
+    """The loss (or gradient norm) went NaN / inf; the last good checkpoint is left in place."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    task: str = "reverse"
+    arch: str = "lm"
+    length: int = 6                 # toy tasks: source / answer length
+    n_symbols: int = 16             # toy tasks: symbols 1..n (modadd: the modulus p; fib: the modulus)
+    data: str = None                # text: the UTF-8 file
+    block_size: int = 64            # text: context length
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int = 256
+    dropout: float = 0.0
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1       # cosine decays to lr * min_lr_ratio
+    warmup: int = 100
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    seed: int = 0
+    eval_every: int = 100
+    eval_size: int = 512
+    eval_seed: int = 1234567
+    early_stop: bool = True         # stop when held-out sequence accuracy reaches 1.0 at an evaluation
+    out: str = "runs/reverse-lm"
+
+
+# -------------------------------------------------------------------------------------------- building
+
+# Per-task defaults (measured to reach held-out sequence accuracy >= 0.99 within minutes on 2 cores);
+# keys are TrainConfig fields; (task, arch) entries refine the task's.
+TASK_DEFAULTS = {
+    "reverse": dict(length=6, n_symbols=16, steps=2000),
+    "sort": dict(length=6, n_symbols=16, steps=2000),
+    "copy": dict(length=6, n_symbols=16, steps=1000),
+    "fib": dict(length=8, n_symbols=16, steps=2000),
+    "alternate": dict(length=8, n_symbols=16, steps=500),
+    "modadd": dict(n_symbols=23, n_layers=1, d_model=128, d_ff=512, steps=5000, lr=1e-3, weight_decay=1.0,
+                   batch_size=128, early_stop=True),
+    "classify": dict(length=8, n_symbols=16, steps=1000),
+    "text": dict(block_size=64, d_model=128, n_layers=4, n_heads=4, d_ff=512, steps=2000, lr=2e-3,
+                 eval_every=200, eval_size=64, early_stop=False),
+}
+ARCH_DEFAULTS = {}
+
+
+def default_arch(task):
+    return "classifier" if task == "classify" else "lm"
+
+
+def defaults_for(task, arch=None):
+    """TrainConfig field values for a task (and architecture): TrainConfig's own defaults, then the task's."""
+    arch = arch or default_arch(task)
+    values = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    values.update(TASK_DEFAULTS.get(task, {}), **ARCH_DEFAULTS.get((task, arch), {}))
+    values.update(task=task, arch=arch, out=f"runs/{task}-{arch}")
+    return values
+
+
+
+def build_task(cfg):
+    if cfg.task == "text":
+        if not cfg.data:
+            raise TrainingError("--task text needs --data FILE")
+        if not os.path.isfile(cfg.data):
+            raise TrainingError(f"--data {cfg.data}: no such file")
+        try:
+            return make_task("text", path=cfg.data, block_size=cfg.block_size)
+        except UnicodeDecodeError as e:
+            raise TrainingError(f"--data {cfg.data}: not UTF-8 text ({e.reason})") from None
+        except ValueError as e:
+            raise TrainingError(str(e)) from None
+    try:
+        task = make_task(cfg.task, length=cfg.length, n_symbols=cfg.n_symbols)
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
+    return task
+
+
+def build_model(cfg, task):
+    if cfg.arch not in task.archs:
+        raise TrainingError(f"--arch {cfg.arch} is not valid for --task {cfg.task} "
+                            f"(choose from {', '.join(task.archs)})")
+    if cfg.d_model % cfg.n_heads:
+        raise TrainingError(f"--n-heads {cfg.n_heads} must divide --d-model {cfg.d_model}")
+    sizes = dict(d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=cfg.d_ff,
+                 dropout=cfg.dropout, seed=cfg.seed)
+    if cfg.task == "text":
+        return TransformerLM(vocab_size=task.vocab_size, max_len=cfg.block_size, **sizes)
+    sample = task.batch(np.random.default_rng(0), 1, cfg.arch)
+    if cfg.arch == "lm":
+        return TransformerLM(vocab_size=task.vocab_size, max_len=sample["prompt"].shape[1] + sample["answer"].shape[1],
+                             **sizes)
+    if cfg.arch == "seq2seq":
+        return Transformer(src_vocab_size=task.vocab_size, tgt_vocab_size=task.vocab_size, pre_ln=True,
+                           activation="gelu", max_len=max(sample["src"].shape[1], sample["tgt_in"].shape[1] + 1),
+                           **sizes)
+    return EncoderClassifier(vocab_size=task.vocab_size, n_classes=task.n_classes, max_len=sample["inputs"].shape[1],
+                             **sizes)
+
+
+def forward(model, arch, batch):
+    if arch == "seq2seq":
+        return model.forward(batch["src"], batch["tgt_in"])
+    return model.forward(batch["inputs"])
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+def evaluate(model, arch, heldout, chunk=512):
+    """Held-out loss and token accuracy (teacher forcing, argmax on the scored positions) and sequence
+    accuracy (greedy decoding of the whole answer from the prompt, compared whole; None for text).
+    Returns (metrics dict, predicted answers or None)."""
+    was_training = model.training
+    model.eval()
+    loss_fn, n = CrossEntropyLoss(), len(heldout["targets"])
+    loss_sum = correct = weight = 0.0
+    predictions = []
+    try:
+        for i in range(0, n, chunk):
+            part = {k: v[i:i + chunk] for k, v in heldout.items()}
+            logits = forward(model, arch, part)
+            w = float(part["weights"].sum())
+            loss_sum += loss_fn.forward(logits, part["targets"], part["weights"]) * w
+            correct += accuracy(logits, part["targets"], part["weights"]) * w
+            weight += w
+            if "answer" not in part:
+                continue
+            A = part["answer"].shape[1]
+            if arch == "lm":
+                predictions.append(model.generate(part["prompt"], A, temperature=0)[:, -A:])
+            elif arch == "seq2seq":
+                predictions.append(model.generate(part["src"], A, start_id=0, temperature=0)[:, 1:])
+            else:
+                predictions.append(logits.argmax(axis=-1)[:, None])
+    finally:
+        model.train(was_training)
+    metrics = {"heldout_loss": loss_sum / weight, "token_accuracy": correct / weight, "sequence_accuracy": None}
+    if predictions:
+        predictions = np.concatenate(predictions)
+        metrics["sequence_accuracy"] = float(np.mean(np.all(predictions == heldout["answer"], axis=1)))
+        return metrics, predictions
+    return metrics, None
+
+
+# ----------------------------------------------------------------------------------------- checkpoints
+
+def write_json_atomic(path, obj):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def has_checkpoint(out):
+    return (Path(out) / "trainer_state.json").is_file()
+
+
+# --------------------------------------------------------------------------------------------- trainer
+
+class Trainer:
+    """Owns the task, model, optimizer, data stream and metrics of one run. `run()` trains to cfg.steps
+    (or `stop_at`), evaluating every cfg.eval_every steps; after it, `model`, `heldout`, `predictions`
+    and `metrics` hold the trained model, the held-out set, its greedy answers and every evaluation."""
+
+    def __init__(self, cfg, _state=None):
+        self.cfg = cfg
+        for name in ("steps", "batch_size", "eval_every", "eval_size", "d_model", "n_layers", "n_heads", "d_ff"):
+            if getattr(cfg, name) < 1:
+                raise TrainingError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+        if not cfg.lr > 0 or not math.isfinite(cfg.lr):
+            raise TrainingError(f"--lr must be a positive number, got {cfg.lr}")
+        if not 0.0 <= cfg.dropout < 1.0:
+            raise TrainingError(f"--dropout must be in [0, 1), got {cfg.dropout}")
+        self.task = build_task(cfg)
+        self.model = build_model(cfg, self.task)
+        self.named = dict(self.model.named_parameters())
+        self.opt = AdamW(decay_groups(self.named.items(), cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
+        self.loss_fn = CrossEntropyLoss()
+        self.data_rng = np.random.default_rng([cfg.seed, 1])
+        self.heldout = self.task.heldout(cfg.arch, cfg.eval_size, cfg.eval_seed)
+        self.out = Path(cfg.out)
+        self.step, self.seconds, self.metrics, self.predictions = 0, 0.0, [], None
+        self.stopped_reason = None
+        self._recent_losses = []
+        if _state is not None:
+            self._load(_state)
+
+    # ---- checkpoint -----------------------------------------------------------------------------
+    def save(self):
+        self.out.mkdir(parents=True, exist_ok=True)
+        meta = {"step": str(self.step)}
+        save_safetensors(self.out / "model.safetensors", self.model.state_dict(), meta)
+        moments = {}
+        for name, p in self.named.items():
+            state = self.opt.state.get(id(p))
+            if state:
+                moments[f"m.{name}"], moments[f"v.{name}"] = state["m"], state["v"]
+        save_safetensors(self.out / "optimizer.safetensors", moments, meta)
+        write_json_atomic(self.out / "config.json", {
+            "model": type(self.model).__name__, "model_config": self.model.config, "dtype": "float32",
+            "task": self.task.spec, "train": dataclasses.asdict(self.cfg)})
+        write_json_atomic(self.out / "trainer_state.json", {   # last: it marks the checkpoint complete
+            "step": self.step, "seconds": self.seconds, "optimizer_step": self.opt.step_count,
+            "data_rng": self.data_rng.bit_generator.state, "model_rng": self.model._rng.bit_generator.state,
+            "recent_losses": self._recent_losses, "stopped_reason": self.stopped_reason})
+
+    @classmethod
+    def resume(cls, out, **overrides):
+        """Rebuild the run saved in `out` (its config, optionally with `overrides`) at its saved step."""
+        out = Path(out)
+        if not has_checkpoint(out):
+            raise TrainingError(f"--resume: no checkpoint in {out} (expected {out / 'trainer_state.json'})")
+        saved = json.loads((out / "config.json").read_text())
+        cfg = TrainConfig(**dict(saved["train"], out=str(out), **overrides))
+        return cls(cfg, _state=json.loads((out / "trainer_state.json").read_text()))
+
+    def _load(self, state):
+        weights = load_safetensors(self.out / "model.safetensors", copy=True)
+        moments = load_safetensors(self.out / "optimizer.safetensors", copy=True)
+        self.model.load_state_dict(weights)
+        for name, p in self.named.items():
+            if f"m.{name}" in moments:
+                self.opt.state[id(p)] = {"m": moments[f"m.{name}"], "v": moments[f"v.{name}"]}
+        self.opt.step_count = state["optimizer_step"]
+        self.step, self.seconds = state["step"], state["seconds"]
+        self.data_rng.bit_generator.state = state["data_rng"]
+        self.model._rng.bit_generator.state = state["model_rng"]
+        self._recent_losses = list(state["recent_losses"])
+        path = self.out / "metrics.jsonl"                       # forget evaluations after the checkpoint
+        if path.exists():
+            lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            self.metrics = [m for m in lines if m["step"] <= self.step]
+            path.write_text("".join(json.dumps(m) + "\n" for m in self.metrics))
+
+    # ---- training -------------------------------------------------------------------------------
+    def train_step(self, batch):
+        cfg = self.cfg
+        self.opt.lr = warmup_cosine(self.step, cfg.lr, cfg.warmup, cfg.steps, cfg.lr * cfg.min_lr_ratio)
+        self.model.zero_grad()
+        logits = forward(self.model, cfg.arch, batch)
+        loss = self.loss_fn.forward(logits, batch["targets"], batch["weights"])
+        if not math.isfinite(loss):
+            raise Diverged(f"loss is {loss} at step {self.step + 1}")
+        self.model.backward(self.loss_fn.backward())
+        norm = clip_grad_norm(self.named.values(), cfg.clip) if cfg.clip > 0 else 0.0
+        if not math.isfinite(norm):
+            raise Diverged(f"gradient norm is {norm} at step {self.step + 1}")
+        self.opt.step()
+        self.step += 1
+        return loss, accuracy(logits, batch["targets"], batch["weights"])
+
+    def eval_now(self):
+        metrics, self.predictions = evaluate(self.model, self.cfg.arch, self.heldout)
+        recent = self._recent_losses
+        entry = {"step": self.step, "train_loss": sum(recent) / len(recent) if recent else None, **metrics,
+                 "lr": self.opt.lr, "seconds": round(self.seconds, 3)}
+        self._recent_losses = []
+        self.metrics.append(entry)
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        return entry
+
+    def run(self, stop_at=None, on_step=None, on_eval=None):
+        """Train until cfg.steps (or `stop_at`, for tests), early stop, Ctrl-C (checkpointed) or divergence
+        (raises Diverged; the previous checkpoint stays). on_step(trainer, loss, acc) after every step;
+        on_eval(trainer, metrics_list) after every evaluation. Returns the summary dict."""
+        cfg, stop_at = self.cfg, min(stop_at or self.cfg.steps, self.cfg.steps)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.step == 0:
+            (self.out / "metrics.jsonl").write_text("")
+        interrupted = []
+        old_handler = None
+        if threading.current_thread() is threading.main_thread():
+            old_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+        try:
+            batches = self.task.batches(cfg.arch, cfg.batch_size, self.data_rng)
+            self.stopped_reason = None
+            while self.step < stop_at and not interrupted:
+                t0 = time.perf_counter()
+                try:
+                    loss, acc = self.train_step(next(batches))
+                except Diverged as e:
+                    last = f"step {json.loads((self.out / 'trainer_state.json').read_text())['step']}" \
+                        if has_checkpoint(self.out) else "none written yet"
+                    raise Diverged(f"{e}: training stopped; last good checkpoint: {last} in {self.out}") from None
+                self.seconds += time.perf_counter() - t0
+                self._recent_losses.append(loss)
+                if on_step:
+                    on_step(self, loss, acc)
+                if self.step % cfg.eval_every == 0 or self.step == stop_at:
+                    t0 = time.perf_counter()
+                    entry = self.eval_now()
+                    self.seconds += time.perf_counter() - t0
+                    if cfg.early_stop and entry["sequence_accuracy"] == 1.0 and self.step < cfg.steps:
+                        self.stopped_reason = "early stop: held-out sequence accuracy reached 1.0"
+                    self.save()
+                    if on_eval:
+                        on_eval(self, self.metrics)
+                    if self.stopped_reason:
+                        break
+            if interrupted:
+                self.stopped_reason = "interrupted"
+                self.save()
+        finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+        return self.summary()
+
+    def summary(self):
+        last = self.metrics[-1] if self.metrics else {}
+        return {"task": self.cfg.task, "arch": self.cfg.arch, "steps": self.step,
+                "sequence_accuracy": last.get("sequence_accuracy"), "token_accuracy": last.get("token_accuracy"),
+                "final_loss": last.get("train_loss"), "heldout_loss": last.get("heldout_loss"),
+                "seconds": round(self.seconds, 2), "parameters": self.model.num_parameters(),
+                "stopped": self.stopped_reason or "completed", "out": str(self.out)}
