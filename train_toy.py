@@ -43,6 +43,12 @@ PROG = "train_toy.py"
 RESUMABLE = {"steps", "eval_every", "eval_size", "early_stop"}   # may change on --resume; the rest may not
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line on stderr, exit 2 (argparse's default also prints the long usage)."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action):
         if action.default is None:                  # per-task defaults: see the table in the epilog
@@ -71,8 +77,11 @@ def positive_float(text):
 
 
 def nonneg_float(text):
-    value = float(text) if text.replace(".", "", 1).replace("e-", "", 1).isdigit() else -1.0
-    if value < 0:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
     return value
 
@@ -87,7 +96,7 @@ def defaults_table():
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=PROG, formatter_class=HelpFormatter, description=__doc__,
         epilog="per-task defaults (flags left out take these values):\n" + defaults_table() +
                "\n\nOutput in --out: model.safetensors, optimizer.safetensors, config.json, trainer_state.json"

@@ -29,8 +29,9 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="B")
     p.add_argument("--steps", type=int, default=20, help="timed steps (after warm-up)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                   help="BLAS threads for NumPy and torch.set_num_threads for PyTorch")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads for NumPy and torch.set_num_threads for PyTorch (on a shared machine a "
+                        "second thread per process mostly waits for a busy core: try 2 on an idle one)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     return p.parse_args(argv)
 
@@ -47,16 +48,19 @@ from transformer_np import AdamW, CrossEntropyLoss, TransformerLM  # noqa: E402
 from transformer_np.optim import decay_groups  # noqa: E402
 
 
-def median_time(step, n_warmup, n_steps):
+def time_steps(steps, n_warmup, n_steps):
+    """Median seconds per step of each function in `steps`. They take turns step by step, so a change
+    in the machine's load (it is shared) hits both sides alike."""
     for _ in range(n_warmup):
-        step()
-    times = []
+        for step in steps:
+            step()
+    times = [[] for _ in steps]
     for _ in range(n_steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2], times
+        for step, record in zip(steps, times):
+            t0 = time.perf_counter()
+            step()
+            record.append(time.perf_counter() - t0)
+    return [sorted(t)[len(t) // 2] for t in times]
 
 
 def bench_numpy(a):
@@ -75,11 +79,11 @@ def bench_numpy(a):
         model.backward(loss_fn.backward())
         opt.step()
         assert logits.dtype == np.float32
-    return median_time(step, a.warmup, a.steps)
+    return step
 
 
 def bench_torch(a):
-    import torch
+    import torch  # ImportError: no comparison
     import torch.nn as nn
     import torch.nn.functional as F
     torch.set_num_threads(a.threads)
@@ -126,30 +130,35 @@ def bench_torch(a):
         loss = F.cross_entropy(model(x).reshape(-1, a.vocab_size), y.reshape(-1))
         loss.backward()
         opt.step()
-    return median_time(step, a.warmup, a.steps), torch.__version__
+    return step, torch.__version__
 
 
 def main(a):
     tokens = a.batch_size * a.seq_len
-    ours, _ = bench_numpy(a)
+    steps, torch_version = [bench_numpy(a)], None
+    if not a.no_torch:
+        try:
+            torch_step, torch_version = bench_torch(a)
+            steps.append(torch_step)
+        except ImportError:
+            pass
+    timings = time_steps(steps, a.warmup, a.steps)
+    ours = timings[0]
     result = {"config": {"d_model": a.d_model, "n_layers": a.n_layers, "n_heads": a.n_heads, "d_ff": a.d_ff,
                          "vocab_size": a.vocab_size, "T": a.seq_len, "B": a.batch_size, "dtype": "float32"},
               "threads": a.threads, "numpy": np.__version__, "python": platform.python_version(),
               "numpy_ms_per_step": round(ours * 1e3, 2), "numpy_tokens_per_s": round(tokens / ours, 1)}
-    torch_result = None
-    if not a.no_torch:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            result["torch"] = "not importable: comparison skipped"
-        else:
-            (theirs, _), version = bench_torch(a)
-            torch_result = theirs
-            result.update(torch=version, torch_threads=a.threads, torch_ms_per_step=round(theirs * 1e3, 2),
-                          torch_tokens_per_s=round(tokens / theirs, 1),
-                          ratio_numpy_over_torch=round(theirs / ours, 3))
+    if a.no_torch:
+        result["torch"] = "skipped (--no-torch)"
+    elif torch_version is None:
+        result["torch"] = "not importable: comparison skipped"
+    else:
+        theirs = timings[1]
+        result.update(torch=torch_version, torch_threads=a.threads, torch_ms_per_step=round(theirs * 1e3, 2),
+                      torch_tokens_per_s=round(tokens / theirs, 1),
+                      ratio_numpy_over_torch=round(theirs / ours, 3))
     print(json.dumps(result))
-    return torch_result
+    return result
 
 
 if __name__ == "__main__":

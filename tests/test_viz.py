@@ -296,3 +296,45 @@ def test_attention_html_for_model_dispatches(tmp_path):
     assert len(_cells(root)) == 2 * 3 * 16
     with pytest.raises(TypeError):
         viz.attention_html_for_model(object(), [1], tmp_path / "x.html")
+
+
+def test_attention_html_for_trainer_uses_a_held_out_example(tmp_path):
+    from types import SimpleNamespace
+
+    class Task:
+        def render(self, ids):
+            return " ".join("=" if i == 0 else str(i) for i in ids)
+
+    lm = _tiny_lm()
+    held = {"inputs": np.array([[3, 4, 0, 7, 7], [1, 1, 1, 1, 1]]), "prompt": np.array([[3, 4, 0]] * 2)}
+    trainer = SimpleNamespace(model=lm, heldout=held, task=Task(), cfg=SimpleNamespace(arch="lm", task="modadd"))
+    root = ET.parse(viz.attention_html_for_trainer(trainer, tmp_path / "t.html")).getroot()
+    labels = next(el for el in root.iter() if el.get("class") == "labels")
+    assert json.loads(labels.get("data-q")) == ["3", "4", "=", "7", "7"]
+    assert len(_cells(root)) == 2 * 3 * 25
+
+
+def test_gpt2_attention_page_with_real_token_text(tmp_path):
+    from pathlib import Path
+    fixture = Path(__file__).parent / "fixtures" / "gpt2_tiny" / "hf_layout"
+    gpt2 = pytest.importorskip("transformer_np.models.gpt2")
+    if not fixture.is_dir():
+        pytest.skip("no tiny GPT-2 fixture")
+    model = gpt2.GPT2.from_pretrained(fixture)
+
+    class Tok:                                                          # a byte-level stand-in
+        def decode_bytes(self, ids):
+            return b"".join(bytes([32 + i % 90]) if i % 7 else b" x" for i in ids)
+    ids = np.arange(1, 9)
+    labels = viz.token_labels(Tok(), ids)
+    assert labels[6] == "\u2423x"
+    path = viz.attention_html_for_lm(model, ids, labels, tmp_path / "gpt2.html", title="tiny GPT-2")
+    root = ET.parse(path).getroot()
+    n_layer, n_head = len(model.h), model.n_heads
+    cells = _cells(root)
+    assert len(cells) == n_layer * n_head * 8 * 8
+    sums = {}
+    for c in cells:
+        key = (c.get("data-l"), c.get("data-h"), c.get("data-q"))
+        sums[key] = sums.get(key, 0.0) + float(c.get("data-w"))
+    assert all(abs(s - 1) < 1e-3 for s in sums.values())

@@ -11,7 +11,7 @@ Figures:
     reverse_attention.svg   one head of a TransformerLM trained on the toy reverse task
     reverse_attention.html  all its heads and layers on a held-out example, interactive
     curves_healthy.svg      training curves of that run
-    curves_lr_too_high.svg  the same run with a learning rate 30x too high
+    curves_lr_too_high.svg  the same run with a learning rate 100x too high
     curves_overfit.svg      modadd without weight decay: memorises, held-out loss rises
 The training runs use transformer_np/train.py's Trainer, the one train_toy.py runs.
 (docs/figures/grokking.svg comes from examples/grokking.py.)
@@ -101,9 +101,9 @@ def trained_figures(quick=False):
         summary["reverse_head"] = best
 
         high = toy_run(os.path.join(tmp, "high"), task="reverse", steps=steps, eval_every=max(5, steps // 40),
-                       warmup=steps // 20, lr=0.1)
+                       warmup=steps // 20, lr=0.3)
         viz.write_curves_svg(os.path.join(FIG, "curves_lr_too_high.svg"), high.metrics,
-                             title="Unhealthy: the same run with lr 0.1 (30x too high)")
+                             title="Unhealthy: the same run with lr 0.3 (100x too high)")
         summary["lr_too_high_final"] = high.metrics[-1] if high.metrics else None
 
         over = toy_run(os.path.join(tmp, "over"), task="modadd", steps=steps, eval_every=max(5, steps // 40),

@@ -174,8 +174,28 @@ class _PairTask(ToyTask):
 class Fib(_PairTask):
     """Fibonacci-like sequences mod n_symbols: s0, s1 random, s_k = (s_{k-1} + s_{k-2}) mod n_symbols.
     `0 s0 s1 s2 s3 ...`: given the two seeds, continue the sequence for `length` terms.
-    A fixed 20% of the (s0, s1) seed pairs never appear as seeds in training."""
+    By default the held-out set is drawn from a separate seed (with a small modulus it shares seed pairs
+    with training). Fib(heldout_fraction=0.2) instead holds a fixed 20% of the seed pairs out of training:
+    much harder, since the first answer token must then be computed for pairs never seen at that place."""
     name = "fib"
+    heldout_fraction = None
+
+    def __init__(self, length=8, n_symbols=10, heldout_fraction=None):
+        if heldout_fraction is None:
+            ToyTask.__init__(self, length, n_symbols)
+            self.heldout_fraction = None
+        else:
+            super().__init__(length, n_symbols, heldout_fraction)
+
+    def problems(self, rng, n, split="train"):
+        if self.heldout_fraction is None:
+            return self.from_pairs(rng.integers(0, self.n_symbols, size=(n, 2)))
+        return super().problems(rng, n, split)
+
+    def heldout(self, arch, n, eval_seed):
+        if self.heldout_fraction is None:
+            return ToyTask.heldout(self, arch, n, eval_seed)
+        return super().heldout(arch, n, eval_seed)
 
     def from_pairs(self, pairs):
         seq = np.zeros((len(pairs), self.length + 2), dtype=np.int64)

@@ -72,10 +72,10 @@ class TrainConfig:
 # Per-task defaults (measured to reach held-out sequence accuracy >= 0.99 within minutes on 2 cores);
 # keys are TrainConfig fields; (task, arch) entries refine the task's.
 TASK_DEFAULTS = {
-    "reverse": dict(length=6, n_symbols=16, steps=2000),
-    "sort": dict(length=6, n_symbols=16, steps=2000),
-    "copy": dict(length=6, n_symbols=16, steps=1000),
-    "fib": dict(length=8, n_symbols=16, steps=2000),
+    "reverse": dict(length=8, n_symbols=24, steps=1500),
+    "sort": dict(length=6, n_symbols=16, steps=1000),
+    "copy": dict(length=8, n_symbols=24, steps=1000),
+    "fib": dict(length=8, n_symbols=10, steps=1500),
     "alternate": dict(length=8, n_symbols=16, steps=500),
     "modadd": dict(n_symbols=23, n_layers=1, d_model=128, d_ff=512, steps=5000, lr=1e-3, weight_decay=1.0,
                    batch_size=128, early_stop=True),
@@ -124,7 +124,7 @@ def build_model(cfg, task):
         raise TrainingError(f"--arch {cfg.arch} is not valid for --task {cfg.task} "
                             f"(choose from {', '.join(task.archs)})")
     if cfg.d_model % cfg.n_heads:
-        raise TrainingError(f"--n-heads {cfg.n_heads} must divide --d-model {cfg.d_model}")
+        raise TrainingError(f"--heads {cfg.n_heads} must divide --d-model {cfg.d_model}")
     sizes = dict(d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=cfg.d_ff,
                  dropout=cfg.dropout, seed=cfg.seed)
     if cfg.task == "text":
@@ -217,9 +217,12 @@ class Trainer:
         self.cfg = cfg
         for name in ("steps", "batch_size", "eval_every", "eval_size", "d_model", "n_layers", "n_heads", "d_ff"):
             if getattr(cfg, name) < 1:
-                raise TrainingError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+                flag = {"n_layers": "layers", "n_heads": "heads"}.get(name, name).replace("_", "-")
+                raise TrainingError(f"--{flag} must be >= 1, got {getattr(cfg, name)}")
         if not cfg.lr > 0 or not math.isfinite(cfg.lr):
             raise TrainingError(f"--lr must be a positive number, got {cfg.lr}")
+        if cfg.warmup < 0:
+            raise TrainingError(f"--warmup must be >= 0, got {cfg.warmup}")
         if not 0.0 <= cfg.dropout < 1.0:
             raise TrainingError(f"--dropout must be in [0, 1), got {cfg.dropout}")
         self.task = build_task(cfg)
@@ -232,7 +235,8 @@ class Trainer:
         self.out = Path(cfg.out)
         self.step, self.seconds, self.metrics, self.predictions = 0, 0.0, [], None
         self.stopped_reason = None
-        self._recent_losses = []
+        self._recent_losses = []      # training losses since the last evaluation
+        self._last_losses = []        # the last 20 training losses (final_loss is their mean)
         if _state is not None:
             self._load(_state)
 
@@ -253,7 +257,7 @@ class Trainer:
         write_json_atomic(self.out / "trainer_state.json", {   # last: it marks the checkpoint complete
             "step": self.step, "seconds": self.seconds, "optimizer_step": self.opt.step_count,
             "data_rng": self.data_rng.bit_generator.state, "model_rng": self.model._rng.bit_generator.state,
-            "recent_losses": self._recent_losses, "stopped_reason": self.stopped_reason})
+            "recent_losses": self._recent_losses, "last_losses": self._last_losses, "stopped_reason": self.stopped_reason})
 
     @classmethod
     def resume(cls, out, **overrides):
@@ -276,7 +280,7 @@ class Trainer:
         self.step, self.seconds = state["step"], state["seconds"]
         self.data_rng.bit_generator.state = state["data_rng"]
         self.model._rng.bit_generator.state = state["model_rng"]
-        self._recent_losses = list(state["recent_losses"])
+        self._recent_losses, self._last_losses = list(state["recent_losses"]), list(state["last_losses"])
         path = self.out / "metrics.jsonl"                       # forget evaluations after the checkpoint
         if path.exists():
             lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -336,6 +340,7 @@ class Trainer:
                     raise Diverged(f"{e}: training stopped; last good checkpoint: {last} in {self.out}") from None
                 self.seconds += time.perf_counter() - t0
                 self._recent_losses.append(loss)
+                self._last_losses = self._last_losses[-19:] + [loss]
                 if on_step:
                     on_step(self, loss, acc)
                 if self.step % cfg.eval_every == 0 or self.step == stop_at:
@@ -361,6 +366,7 @@ class Trainer:
         last = self.metrics[-1] if self.metrics else {}
         return {"task": self.cfg.task, "arch": self.cfg.arch, "steps": self.step,
                 "sequence_accuracy": last.get("sequence_accuracy"), "token_accuracy": last.get("token_accuracy"),
-                "final_loss": last.get("train_loss"), "heldout_loss": last.get("heldout_loss"),
+                "final_loss": float(np.mean(self._last_losses)) if self._last_losses else None,
+                "heldout_loss": last.get("heldout_loss"),
                 "seconds": round(self.seconds, 2), "parameters": self.model.num_parameters(),
                 "stopped": self.stopped_reason or "completed", "out": str(self.out)}

@@ -42,8 +42,17 @@ class GELU(Module):
     def forward(self, x):
         self.x = x
         if self.approximate == "tanh":
-            self.tanh_u = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
-            return 0.5 * x * (1.0 + self.tanh_u)
+            # In-place arithmetic on one temporary: the same formula, a third of the memory traffic.
+            u = x * x
+            u *= x
+            u *= 0.044715
+            u += x
+            u *= _SQRT_2_OVER_PI
+            self.tanh_u = np.tanh(u, out=u)                              # u = sqrt(2/pi) (x + 0.044715 x^3)
+            y = self.tanh_u + 1.0
+            y *= x
+            y *= 0.5
+            return y
         self.cdf = (0.5 * (1.0 + _erf(x * _INV_SQRT_2))).astype(x.dtype)
         return x * self.cdf
 
@@ -51,8 +60,18 @@ class GELU(Module):
         x = self.x
         if self.approximate == "tanh":
             t = self.tanh_u
-            du_dx = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * (x * x))
-            return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du_dx)
+            du_dx = x * x                                               # sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+            du_dx *= _SQRT_2_OVER_PI * 3 * 0.044715
+            du_dx += _SQRT_2_OVER_PI
+            g = t * t                                                   # 0.5 x (1 - t^2) du_dx
+            np.subtract(1.0, g, out=g)
+            g *= x
+            g *= du_dx
+            g += t                                                      # ... + 0.5 (1 + t), halves folded
+            g += 1.0
+            g *= 0.5
+            g *= dy
+            return g
         pdf = _INV_SQRT_2PI * np.exp(-0.5 * (x * x))
         return dy * (self.cdf + x * pdf)
 

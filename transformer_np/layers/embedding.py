@@ -123,6 +123,8 @@ class TiedOutputHead(Module):
         if x.shape[-1] != self.weight.data.shape[1]:
             raise ValueError(f"output head expects last dimension {self.weight.data.shape[1]}, got input of shape {x.shape}")
         self.x = x
+        if x.size == x.shape[-1]:                                      # one position (decoding): gemv
+            return (self.weight.data @ x.reshape(-1)).reshape(*x.shape[:-1], -1)
         return x @ self.weight.data.T                                  # (B, T, V)
 
     def backward(self, dlogits):
