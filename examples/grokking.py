@@ -2,13 +2,13 @@
 
 Task: given the tokens `a b =` (a, b in 0..p-1, `=` is token p), predict (a + b) mod p at the last
 position. A fraction of all p*p pairs is the training set, the rest is held out. With full-batch AdamW
-and strong weight decay, a one-layer TransformerLM fits the training set within a few hundred steps
-(training accuracy 100%, held-out accuracy near chance, 1/p), and only thousands of steps later does
-held-out accuracy climb to ~100%: weight decay slowly trades the memorising solution for a smaller one
+and strong weight decay, a one-layer TransformerLM fits the training set within a hundred steps
+(training accuracy 100%, held-out accuracy at or below chance, 1/p), and only thousands of steps later
+does held-out accuracy climb to ~100%: weight decay slowly trades the memorising solution for a smaller one
 that computes the sum (Power et al. 2022, "Grokking"; Nanda et al. 2023 for the mechanism).
 
-    python examples/grokking.py                        # defaults sized for ~10 minutes on 2 busy cores
-    python examples/grokking.py --p 97 --frac 0.3 --max-steps 20000 --time-limit 3600
+    python examples/grokking.py           # p = 59, 40% of pairs: 2-4 minutes on 2 idle cores, <= 10 busy
+    python examples/grokking.py --p 97 --frac 0.3 --lr 1e-3 --weight-decay 1 --max-steps 20000 --time-limit 3600
 
 Writes docs/figures/grokking.svg (loss and accuracy vs step, log-scale steps), the metrics as JSON
 lines next to it, and prints a JSON summary with the two step counts:
@@ -22,6 +22,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# Small matrices: one BLAS thread is faster than two fighting over a busy machine (set before numpy loads).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
 
@@ -80,14 +83,14 @@ def evaluate(model, x, y, batch=4096):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--p", type=int, default=53, help="the modulus (a prime)")
-    ap.add_argument("--frac", type=float, default=0.5, help="fraction of all pairs used for training")
+    ap.add_argument("--p", type=int, default=59, help="the modulus (a prime)")
+    ap.add_argument("--frac", type=float, default=0.4, help="fraction of all pairs used for training")
     ap.add_argument("--d-model", type=int, default=64)
     ap.add_argument("--n-heads", type=int, default=4)
     ap.add_argument("--d-ff", type=int, default=256)
     ap.add_argument("--n-layers", type=int, default=1)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--weight-decay", type=float, default=1.0)
+    ap.add_argument("--weight-decay", type=float, default=2.0)
     ap.add_argument("--max-steps", type=int, default=6000)
     ap.add_argument("--eval-every", type=int, default=10)
     ap.add_argument("--extra-steps", type=float, default=0.25,

@@ -250,3 +250,12 @@ def test_eval_mode_turns_off_every_dropout(meta, ref):
     assert not np.array_equal(m.forward(ids), m.forward(ids))      # dropout active in training
     m.eval()
     np.testing.assert_array_equal(m.forward(ids), m.forward(ids))  # and off in every block in eval
+
+
+def test_chunked_prefill_gives_the_same_tokens(ref):
+    m = GPT2.from_pretrained(FIXTURES / "hf_layout")
+    ids = ref["input_ids"]                                         # 12 tokens
+    whole = m.generate(ids, 6, temperature=0)
+    m.prefill_chunk = 5                                            # chunks of 5, 5, 2 through the cache
+    np.testing.assert_array_equal(m.generate(ids, 6, temperature=0), whole)
+    np.testing.assert_array_equal(whole, ref["greedy_ids"][:, :18])

@@ -27,6 +27,21 @@ def _cells(root, tag=f"{SVG}rect"):
     return [el for el in root.iter(tag) if "data-w" in el.attrib]
 
 
+def _grid(root, L, H, T_q, T_k):
+    """The (L, H, T_q, T_k) weights read back from an HTML page's heatmaps; checks one cell per entry."""
+    got = np.full((L, H, T_q, T_k), np.nan)
+    n = 0
+    for hm in root.iter(f"{SVG}svg"):
+        if hm.get("class") != "hm":
+            continue
+        for c in _cells(hm):
+            got[int(hm.get("data-l")), int(hm.get("data-h")), int(c.get("data-q")), int(c.get("data-k"))] = \
+                float(c.get("data-w"))
+            n += 1
+    assert n == L * H * T_q * T_k and not np.isnan(got).any()
+    return got
+
+
 def _tiny_lm(seed=0, n_layers=2, n_heads=3):
     return TransformerLM(vocab_size=20, d_model=12, n_heads=n_heads, n_layers=n_layers, d_ff=24, max_len=16,
                          seed=seed)
@@ -143,12 +158,8 @@ def test_attention_html_grid_cells_rows_sum_to_one(tmp_path):
     # Well-formed XML (so also unambiguous HTML), and no external resources.
     root = ET.fromstring(text)
     assert "http" not in "".join(a for el in root.iter() for k, a in el.attrib.items() if k in ("src", "href"))
-    cells = _cells(root, f"{{http://www.w3.org/1999/xhtml}}rect") + _cells(root)
-    assert len(cells) == L * H * T * T
-    got = np.full((L, H, T, T), np.nan)
-    for c in cells:
-        got[int(c.get("data-l")), int(c.get("data-h")), int(c.get("data-q")), int(c.get("data-k"))] = \
-            float(c.get("data-w"))
+    assert not _cells(root, "{http://www.w3.org/1999/xhtml}rect")     # all cells are SVG elements
+    got = _grid(root, L, H, T, T)
     assert not np.isnan(got).any()
     np.testing.assert_allclose(got, np.stack(layers), atol=1e-4)
     np.testing.assert_allclose(got.sum(axis=-1), 1.0, atol=1e-3)
@@ -330,11 +341,38 @@ def test_gpt2_attention_page_with_real_token_text(tmp_path):
     assert labels[6] == "\u2423x"
     path = viz.attention_html_for_lm(model, ids, labels, tmp_path / "gpt2.html", title="tiny GPT-2")
     root = ET.parse(path).getroot()
-    n_layer, n_head = len(model.h), model.n_heads
-    cells = _cells(root)
-    assert len(cells) == n_layer * n_head * 8 * 8
-    sums = {}
-    for c in cells:
-        key = (c.get("data-l"), c.get("data-h"), c.get("data-q"))
-        sums[key] = sums.get(key, 0.0) + float(c.get("data-w"))
-    assert all(abs(s - 1) < 1e-3 for s in sums.values())
+    got = _grid(root, len(model.h), model.n_heads, 8, 8)
+    np.testing.assert_allclose(got.sum(axis=-1), 1.0, atol=1e-3)
+    assert np.all(got[..., np.triu_indices(8, 1)[0], np.triu_indices(8, 1)[1]] == 0)   # causal
+
+
+def _grokking_module():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).parent.parent / "examples" / "grokking.py"
+    spec = importlib.util.spec_from_file_location("grokking_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grokking_split_keeps_both_orders_together():
+    g = _grokking_module()
+    x_tr, y_tr, x_ho, y_ho = g.modular_addition_data(11, 0.4, seed=3)
+    assert len(x_tr) + len(x_ho) == 121
+    train_pairs = {(a, b) for a, b, _ in x_tr}
+    assert all((b, a) in train_pairs for a, b in train_pairs)
+    assert not train_pairs & {(a, b) for a, b, _ in x_ho}
+    assert np.array_equal(y_tr, (x_tr[:, 0] + x_tr[:, 1]) % 11) and np.all(x_tr[:, 2] == 11)
+
+
+def test_grokking_script_runs_and_draws(tmp_path, capsys):
+    g = _grokking_module()
+    out = tmp_path / "g.svg"
+    summary = g.main(["--p", "7", "--frac", "0.5", "--d-model", "16", "--d-ff", "32", "--max-steps", "30",
+                      "--eval-every", "5", "--out", str(out)])
+    assert summary["steps"] == 30 and summary["split"] == "symmetric"
+    root = ET.parse(out).getroot()
+    assert len([p for p in root.iter(f"{SVG}path") if p.get("class") == "series"]) == 4
+    assert len((tmp_path / "g.jsonl").read_text().splitlines()) == 7     # step 1 and every 5th
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["p"] == 7

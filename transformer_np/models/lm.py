@@ -74,6 +74,12 @@ class TransformerLM(Module):
 
     prefill_chunk = 64
 
+    def extend_caches(self, ids, caches):
+        """Run ids (B, T) through the stack only to append their keys and values to the caches
+        (forward without the output head: a prefill chunk whose logits nobody reads)."""
+        x = self.wpe.forward(self.wte.forward(ids), caches[0].length)
+        self._decoder.forward(self.drop.forward(x), caches=caches)
+
     def iter_generate(self, ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None):
         """Yield the next token of every sequence, (B,) ids, one step at a time.
 
@@ -95,10 +101,11 @@ class TransformerLM(Module):
                              f"of {self.max_len} positions")
         rng = np.random.default_rng(seed)
         caches = self.new_caches(B, T + max_new_tokens)
-        prompt = ids
-        for start in range(0, T, self.prefill_chunk):
-            ids = prompt[:, start:start + self.prefill_chunk]          # the next chunk of the prompt
-            logits = self.forward(ids, caches, last_only=True)[:, -1]      # (B, V)
+        prompt, last = ids, (T - 1) // self.prefill_chunk * self.prefill_chunk
+        for start in range(0, last, self.prefill_chunk):               # chunks before the last: no logits
+            self.extend_caches(prompt[:, start:start + self.prefill_chunk], caches)
+        ids = prompt[:, last:]                                         # the last chunk of the prompt
+        logits = self.forward(ids, caches, last_only=True)[:, -1]      # (B, V)
         for _ in range(max_new_tokens):
             next_ids = sample_next_token(logits, temperature, top_k, top_p, rng)   # (B,)
             yield next_ids

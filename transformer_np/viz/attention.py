@@ -12,8 +12,9 @@ copy of its (B, H, T_q, T_k) weights, and puts it back to None on exit.
     layers = cap.by_layer()                   # [(H, T, T) per self-attention layer], batch element 0
     write_attention_html("attn.html", labels, layers, title="my sentence")
 
-Every heatmap cell carries its numbers as attributes (data-l, data-h, data-q, data-k, data-w), so the
-files can be checked by parsing them back; the HTML's script reads the lines view from those cells.
+Every heatmap cell carries its numbers as attributes (data-q, data-k, data-w; in the HTML page each
+heatmap's <svg> carries data-l and data-h), so the files can be checked by parsing them back; the page's
+script reads the lines view from those cells.
 """
 import contextlib
 import json
@@ -260,8 +261,8 @@ def _section_html(idx, name, q_labels, k_labels, layers, layer_names, digits):
                 row = Ah[q]
                 for k in range(t_k):
                     v = row[k]
-                    out.append(f'<rect class="c" x="{k}" y="{q}" width="1" height="1" fill="{heat_color(v)}" '
-                               f'data-l="{li}" data-h="{h}" data-q="{q}" data-k="{k}" data-w="{v:.{digits}f}"/>')
+                    out.append(f'<rect x="{k}" y="{q}" width="1" height="1" fill="{heat_color(v)}" '
+                               f'data-q="{q}" data-k="{k}" data-w="{v:.{digits}f}"/>')
             out.append(f'<rect class="rowhl" x="0" y="0" width="{t_k}" height="1" visibility="hidden"/>'
                        "</svg></td>")
         out.append("</tr>")
@@ -326,10 +327,10 @@ def write_attention_html_sections(path, sections, title="Attention", note=None):
 
 # ---------------------------------------------------------------------- one-call helpers for the CLIs
 
-def attention_html_for_lm(model, ids, labels, path, title=None, max_tokens=64):
+def attention_html_for_lm(model, ids, labels, path, title=None, max_tokens=32):
     """Run a decoder-only model (TransformerLM, GPT2) once on `ids` (one sequence) with capture on and
-    write every layer's heads to `path`. Keeps the last `max_tokens` tokens (the page grows as
-    layers x heads x T^2). labels: one string per id (see token_labels). Returns the path."""
+    write every layer's heads to `path`. Keeps the last `max_tokens` tokens: the page grows as
+    layers x heads x T^2 cells of ~90 bytes (GPT-2 small, 32 tokens: 13 MB). labels: one string per id (see token_labels). Returns the path."""
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     labels = list(labels)
     if len(labels) != len(ids):
@@ -373,7 +374,7 @@ def attention_html_for_seq2seq(model, src_ids, tgt_ids, src_labels, tgt_labels, 
     return write_attention_html_sections(path, sections, title=title or "Attention (encoder-decoder)")
 
 
-def attention_html_for_model(model, inputs, path, labels=None, key_labels=None, title=None, max_tokens=64):
+def attention_html_for_model(model, inputs, path, labels=None, key_labels=None, title=None, max_tokens=32):
     """Dispatch on the model type, for a trainer holding "a model and an example":
         TransformerLM (and GPT2)   inputs = ids (T,)                        labels: one per id
         Transformer                inputs = (src_ids, tgt_ids)              labels: target, key_labels: source
@@ -463,8 +464,10 @@ document.querySelectorAll("section.attn").forEach(function(sec){
   var qLab=JSON.parse(lab.dataset.q),kLab=JSON.parse(lab.dataset.k);
   // Read the weights back from the heatmap cells: the cells are the single source of truth.
   var W=new Float32Array(L*H*TQ*TK);
-  sec.querySelectorAll("rect.c").forEach(function(r){
-    var d=r.dataset;W[((+d.l*H+ +d.h)*TQ+ +d.q)*TK+ +d.k]=+d.w;});
+  sec.querySelectorAll("svg.hm").forEach(function(hm){
+    var base=(+hm.dataset.l*H+ +hm.dataset.h)*TQ;
+    hm.querySelectorAll("rect[data-w]").forEach(function(r){
+      var d=r.dataset;W[(base+ +d.q)*TK+ +d.k]=+d.w;});});
   function w(l,h,q,k){return W[((l*H+h)*TQ+q)*TK+k];}
   var layer=0,heads=[0],hover=null; // hover: {side:"q"|"k", i}
   sec.querySelectorAll(".swatch").forEach(function(s){s.style.background=headColor(+s.dataset.head);});
@@ -540,8 +543,8 @@ document.querySelectorAll("section.attn").forEach(function(sec){
     h.addEventListener("click",function(){layer=+h.dataset.l;sel.value=layer;
       boxes.forEach(function(b){b.checked=(+b.value===+h.dataset.h);});readHeads();drawLines();markSelected();});});
   sec.addEventListener("mouseover",function(ev){var r=ev.target;
-    if(r.classList&&r.classList.contains("c")){var d=r.dataset;
-      status.textContent="layer "+d.l+", head "+d.h+": \u201c"+qLab[+d.q]+"\u201d \u2192 \u201c"+kLab[+d.k]+"\u201d  "+fmt(+d.w);}});
+    if(r.dataset&&r.dataset.w!==undefined){var d=r.dataset,p=r.parentNode.dataset;
+      status.textContent="layer "+p.l+", head "+p.h+": \u201c"+qLab[+d.q]+"\u201d \u2192 \u201c"+kLab[+d.k]+"\u201d  "+fmt(+d.w);}});
   var size=Math.max(48,Math.min(140,Math.floor(900/Math.max(1,H))));
   sec.style.setProperty("--hm",size+"px");
   drawLines();markSelected();

@@ -161,11 +161,23 @@ def _panel(metrics, keys, box, x_range, log_x, ylabel, is_acc, color_of):
         out.append(f'<path class="series" data-series={attr(key)} data-points="{len(pts)}" '
                    f'd="{" ".join(d) or "M0 0"}" fill="none" stroke="{color_of(key)}" stroke-width="1.8" '
                    f'stroke-linejoin="round" clip-path="url(#{clip})"/>')
-    # Legend: top-right for loss (curves fall), bottom-right for accuracy (curves rise).
+    # Legend: in the corner of the frame that the lines cross least.
     texts = [f"{split_of(k)} {'accuracy' if is_acc else 'loss'}" for k in keys]
     box_w = 40 + 6.3 * max((len(t) for t in texts), default=0)
-    lx = left + width - box_w - 4
-    ly = top + 12 if not is_acc else top + height - 12 - 16 * (len(keys) - 1)
+    box_h = 16 * len(keys) + 4
+    pixels = [(xa(x), ya(y)) for _, pts in series for x, y in pts
+              if math.isfinite(y) and not (log_y and y <= 0)]
+    corners = [(left + width - box_w - 4, top + 12),                             # top-right
+               (left + width - box_w - 4, top + height - 12 - 16 * (len(keys) - 1)),   # bottom-right
+               (left + 12, top + 12),                                            # top-left
+               (left + 12, top + height - 12 - 16 * (len(keys) - 1)),            # bottom-left
+               (left + width - box_w - 4, top + height / 2 - box_h / 2 + 10)]    # middle-right
+
+    def crowding(corner):
+        x0, y0 = corner[0] - 6, corner[1] - 10
+        return sum(1 for px, py in pixels if x0 - 4 <= px <= x0 + box_w + 4 and y0 - 4 <= py <= y0 + box_h + 4)
+    preferred = [corners[1], corners[0]] + corners[2:] if is_acc else corners
+    lx, ly = min(preferred, key=crowding)                        # ties: the first (the usual place)
     if keys:
         out.append(f'<rect x="{num(lx - 6)}" y="{num(ly - 10)}" width="{num(box_w)}" height="{16 * len(keys) + 4}" '
                    f'fill="white" fill-opacity="0.85" stroke="#ccc"/>')
@@ -189,11 +201,8 @@ def curves_svg(metrics, log_x=False, title=None, marks=None, width=960, height=3
     steps = [float(m["step"]) for m in metrics if "step" in m and (not log_x or m["step"] > 0)]
     x_range = (min(steps), max(steps)) if steps else (1.0, 10.0)
     if log_x:
-        # Start at 1 and end at a round number (1, 2 or 5 x 10^k) past the last step.
-        hi = max(x_range[1], 10.0)
-        k = 10 ** math.floor(math.log10(hi))
-        hi = next(m * k for m in (1, 2, 5, 10) if m * k >= hi * (1 - 1e-9))
-        x_range = (1.0, hi)
+        # Start at 1 (the first step) and end a little past the last step.
+        x_range = (1.0, max(x_range[1] * 1.08, 10.0))
     elif x_range[1] <= x_range[0]:
         x_range = (x_range[0], x_range[0] + 1)
 
@@ -232,7 +241,7 @@ def curves_svg(metrics, log_x=False, title=None, marks=None, width=960, height=3
             body.append(f'<g class="mark" data-step="{num(float(step))}"><line x1="{num(px)}" y1="{num(top)}" '
                         f'x2="{num(px)}" y2="{num(top + ph)}" stroke="#555" stroke-dasharray="4 3"/>'
                         f'<text x="{num(tx)}" y="{num(ty)}" font-size="10" text-anchor="{anchor}" '
-                        f'fill="#333">{esc(label)}</text></g>')
+                        f'fill="#333" stroke="white" stroke-width="3" paint-order="stroke">{esc(label)}</text></g>')
     return svg_document(width, height, "\n".join(body) + "\n", title=title or "training curves")
 
 
