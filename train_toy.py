@@ -36,7 +36,7 @@ _set_threads(sys.argv[1:])
 
 import numpy as np  # noqa: E402
 
-from transformer_np import train  # noqa: E402
+from transformer_np import train, viz  # noqa: E402
 from transformer_np.tasks import TASK_NAMES  # noqa: E402
 
 PROG = "train_toy.py"
@@ -131,6 +131,8 @@ def build_parser():
     a("--json", action="store_true", help="print only a JSON summary as the last line of stdout")
     a("--examples", type=int, default=5, help="held-out examples to show at the end")
     a("--threads", type=positive_int, default=1, help="BLAS threads for NumPy")
+    a("--attention", metavar="OUT.html",
+      help="after training, write the attention of every layer and head on a held-out example as HTML")
     return p
 
 
@@ -186,7 +188,7 @@ def show_eval(trainer, metrics):
     seq = "" if m["sequence_accuracy"] is None else f"  seq acc {m['sequence_accuracy']:.3f}"
     print(f"\rstep {m['step']:6d}/{trainer.cfg.steps}  train loss {m['train_loss']:.4f}  held-out loss "
           f"{m['heldout_loss']:.4f}  token acc {m['token_accuracy']:.3f}{seq}  lr {m['lr']:.2e}  "
-          f"{m['seconds']:.1f}s", flush=True)
+          f"{m['seconds']:.1f}s  {m['step'] / max(m['seconds'], 1e-9):.1f} steps/s", flush=True)
     if trainer.cfg.task == "text":
         task, model = trainer.task, trainer.model
         prompt = np.array([trainer.heldout["inputs"][0, :1]])
@@ -221,11 +223,22 @@ def main(argv=None):
         print(f"{'resuming' if resume_dir else 'training'} {cfg.task} / {cfg.arch}: "
               f"{trainer.model.num_parameters():,} parameters, {cfg.steps} steps, batch {cfg.batch_size}, "
               f"lr {cfg.lr}, seed {cfg.seed}, out {cfg.out}" + (f" (from step {trainer.step})" if resume_dir else ""))
+    redraw_curves = viz.curves_hook(trainer.cfg.out)          # OUT/curves.svg, redrawn at every evaluation
+
+    def on_eval(t, metrics):
+        if not quiet:
+            show_eval(t, metrics)
+        redraw_curves(metrics)
+
     try:
-        result = trainer.run(on_step=None if quiet else show_progress, on_eval=None if quiet else show_eval)
+        result = trainer.run(on_step=None if quiet else show_progress, on_eval=on_eval)
     except train.Diverged as e:
         print(f"\n{PROG}: error: {e}", file=sys.stderr)
         return 1
+    if args.attention:
+        viz.attention_html_for_trainer(trainer, args.attention)
+        if not quiet:
+            print(f"wrote {args.attention}")
     if quiet:
         print(json.dumps(result))
         return 0
