@@ -54,6 +54,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
     p.add_argument("--no-stop", action="store_true", help="do not stop at <|endoftext|>")
     p.add_argument("--stats", action="store_true", help="print a final line with tokens/s (to stderr)")
+    p.add_argument("--attention", metavar="OUT.html",
+                   help="write the prompt's attention (every layer and head) as a self-contained HTML page")
     return p.parse_args(argv)
 
 
@@ -93,6 +95,12 @@ def main(argv=None):
     max_new = min(args.max_new_tokens, window - len(ids))
     if max_new < args.max_new_tokens:
         print(f"note: generating {max_new} tokens (context window {window})", file=sys.stderr)
+
+    if args.attention:
+        from transformer_np import viz
+        viz.attention_html_for_lm(model, ids, viz.token_labels(tokenizer, ids), args.attention,
+                                  title=f"{args.model}: {args.prompt!r}")
+        print(f"wrote {args.attention}", file=sys.stderr)
 
     out, decoder = sys.stdout, tokenizer.stream_decoder()
     out.write(args.prompt)
