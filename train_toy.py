@@ -109,7 +109,10 @@ def build_parser():
     a("--length", type=positive_int, help="toy tasks: sequence / answer length")
     a("--symbols", dest="n_symbols", type=positive_int,
       help="toy tasks: number of symbols (the modulus for fib and modadd)")
-    a("--block-size", type=positive_int, help="text: context length in characters")
+    a("--block-size", type=positive_int, help="text: context length in tokens")
+    a("--tokenizer", choices=("char", "bpe", "gpt2"),
+      help="text: one token per character (default), a BPE learned from --data, or GPT-2's BPE")
+    a("--bpe-vocab-size", type=positive_int, help="text with --tokenizer bpe: vocabulary size to learn (512)")
     a("--d-model", type=positive_int, help="model width")
     a("--layers", dest="n_layers", type=positive_int, help="number of blocks")
     a("--heads", dest="n_heads", type=positive_int, help="attention heads")

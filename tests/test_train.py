@@ -153,3 +153,22 @@ def test_cli_text_and_classifier(tmp_path):
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["arch"] == "classifier" and 0.0 <= result["sequence_accuracy"] <= 1.0
+
+
+def test_text_with_learned_bpe_tokenizer_learns_the_text(tmp_path):
+    from transformer_np.train import Trainer, TrainConfig, defaults_for
+    data = tmp_path / "zen.txt"
+    data.write_text("Beautiful is better than ugly. Explicit is better than implicit. " * 40, encoding="utf-8")
+    values = defaults_for("text")
+    values.update(data=str(data), tokenizer="bpe", bpe_vocab_size=300, block_size=16, d_model=32, n_layers=1,
+                  n_heads=2, d_ff=64, steps=300, eval_every=300, lr=3e-3, warmup=10, out=str(tmp_path / "run"))
+    trainer = Trainer(TrainConfig(**values))
+    assert trainer.task.tokenizer is not None and trainer.model.vocab_size == trainer.task.tokenizer.vocab_size
+    assert trainer.task.decode(trainer.task.encode("Explicit is better")) == "Explicit is better"
+    result = trainer.run()
+    assert result["token_accuracy"] > 0.9            # a repeated text is easy to predict once tokenised
+
+
+def test_text_tokenizer_flag_is_checked():
+    r = run_cli("--task", "text", "--data", __file__, "--tokenizer", "words")
+    assert r.returncode == 2 and "--tokenizer" in r.stderr and "Traceback" not in r.stderr

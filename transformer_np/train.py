@@ -26,6 +26,7 @@ from .losses import CrossEntropyLoss, accuracy
 from .models import EncoderClassifier, Transformer, TransformerLM
 from .optim import AdamW, clip_grad_norm, decay_groups, warmup_cosine
 from .tasks import make_task
+from .tokenizer import BPETokenizer
 
 MODEL_CLASSES = {cls.__name__: cls for cls in (TransformerLM, Transformer, EncoderClassifier)}
 ARCH_MODEL = {"lm": "TransformerLM", "seq2seq": "Transformer", "classifier": "EncoderClassifier"}
@@ -47,6 +48,8 @@ class TrainConfig:
     n_symbols: int = 16             # toy tasks: symbols 1..n (modadd: the modulus p; fib: the modulus)
     data: str = None                # text: the UTF-8 file
     block_size: int = 64            # text: context length
+    tokenizer: str = "char"         # text: "char" (one token per character), "bpe" (trained on the file), "gpt2"
+    bpe_vocab_size: int = 512       # text with tokenizer="bpe": vocabulary size to learn
     d_model: int = 64
     n_layers: int = 2
     n_heads: int = 4
@@ -100,6 +103,21 @@ def defaults_for(task, arch=None):
 
 
 
+def text_tokenizer(cfg):
+    """None for characters; else a BPETokenizer: GPT-2's, or one learned from the file itself (training is
+    deterministic, so a resumed run learns the same one again)."""
+    if cfg.tokenizer == "char":
+        return None
+    if cfg.tokenizer == "gpt2":
+        return BPETokenizer.from_pretrained("gpt2")
+    if cfg.tokenizer == "bpe":
+        if cfg.bpe_vocab_size < 257:
+            raise TrainingError(f"--bpe-vocab-size must be > 256 (the byte tokens), got {cfg.bpe_vocab_size}")
+        with open(cfg.data, encoding="utf-8") as f:
+            return BPETokenizer.train(f.read(), cfg.bpe_vocab_size)
+    raise TrainingError(f"--tokenizer must be char, bpe or gpt2, got {cfg.tokenizer!r}")
+
+
 def build_task(cfg):
     if cfg.task == "text":
         if not cfg.data:
@@ -107,7 +125,7 @@ def build_task(cfg):
         if not os.path.isfile(cfg.data):
             raise TrainingError(f"--data {cfg.data}: no such file")
         try:
-            return make_task("text", path=cfg.data, block_size=cfg.block_size)
+            return make_task("text", path=cfg.data, block_size=cfg.block_size, tokenizer=text_tokenizer(cfg))
         except UnicodeDecodeError as e:
             raise TrainingError(f"--data {cfg.data}: not UTF-8 text ({e.reason})") from None
         except ValueError as e:
