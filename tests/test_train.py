@@ -32,7 +32,9 @@ def test_short_run_learns_reverse(tmp_path):
     assert result["token_accuracy"] >= 0.98
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert lines == trainer.metrics and lines[-1]["step"] == result["steps"]
-    assert {"step", "train_loss", "heldout_loss", "token_accuracy", "sequence_accuracy", "lr", "seconds"} <= set(lines[0])
+    assert {"step", "train_loss", "train_accuracy", "heldout_loss", "token_accuracy", "sequence_accuracy", "lr",
+            "seconds"} <= set(lines[0])
+    assert lines[-1]["train_accuracy"] > lines[0]["train_accuracy"]      # the training batches got easier
     for name in ("model.safetensors", "optimizer.safetensors", "config.json", "trainer_state.json"):
         assert (tmp_path / "run" / name).is_file()
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]   # no temp files left

@@ -254,6 +254,7 @@ class Trainer:
         self.step, self.seconds, self.metrics, self.predictions = 0, 0.0, [], None
         self.stopped_reason = None
         self._recent_losses = []      # training losses since the last evaluation
+        self._recent_accuracies = []  # training-batch token accuracies since the last evaluation
         self._last_losses = []        # the last 20 training losses (final_loss is their mean)
         if _state is not None:
             self._load(_state)
@@ -275,7 +276,7 @@ class Trainer:
         write_json_atomic(self.out / "trainer_state.json", {   # last: it marks the checkpoint complete
             "step": self.step, "seconds": self.seconds, "optimizer_step": self.opt.step_count,
             "data_rng": self.data_rng.bit_generator.state, "model_rng": self.model._rng.bit_generator.state,
-            "recent_losses": self._recent_losses, "last_losses": self._last_losses, "stopped_reason": self.stopped_reason})
+            "recent_losses": self._recent_losses, "recent_accuracies": self._recent_accuracies, "last_losses": self._last_losses, "stopped_reason": self.stopped_reason})
 
     @classmethod
     def resume(cls, out, **overrides):
@@ -299,6 +300,7 @@ class Trainer:
         self.data_rng.bit_generator.state = state["data_rng"]
         self.model._rng.bit_generator.state = state["model_rng"]
         self._recent_losses, self._last_losses = list(state["recent_losses"]), list(state["last_losses"])
+        self._recent_accuracies = list(state.get("recent_accuracies", []))
         path = self.out / "metrics.jsonl"                       # forget evaluations after the checkpoint
         if path.exists():
             lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -325,9 +327,11 @@ class Trainer:
     def eval_now(self):
         metrics, self.predictions = evaluate(self.model, self.cfg.arch, self.heldout)
         recent = self._recent_losses
-        entry = {"step": self.step, "train_loss": sum(recent) / len(recent) if recent else None, **metrics,
+        accs = self._recent_accuracies
+        entry = {"step": self.step, "train_loss": sum(recent) / len(recent) if recent else None,
+                 "train_accuracy": sum(accs) / len(accs) if accs else None, **metrics,
                  "lr": self.opt.lr, "seconds": round(self.seconds, 3)}
-        self._recent_losses = []
+        self._recent_losses, self._recent_accuracies = [], []
         self.metrics.append(entry)
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
@@ -358,6 +362,7 @@ class Trainer:
                     raise Diverged(f"{e}: training stopped; last good checkpoint: {last} in {self.out}") from None
                 self.seconds += time.perf_counter() - t0
                 self._recent_losses.append(loss)
+                self._recent_accuracies.append(acc)
                 self._last_losses = self._last_losses[-19:] + [loss]
                 if on_step:
                     on_step(self, loss, acc)
