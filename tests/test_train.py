@@ -34,7 +34,7 @@ def test_short_run_learns_reverse(tmp_path):
     assert lines == trainer.metrics and lines[-1]["step"] == result["steps"]
     assert {"step", "train_loss", "train_accuracy", "heldout_loss", "token_accuracy", "sequence_accuracy", "lr",
             "seconds"} <= set(lines[0])
-    assert lines[-1]["train_accuracy"] > lines[0]["train_accuracy"]      # the training batches got easier
+    assert 0.5 < lines[-1]["train_accuracy"] <= 1.0          # far above chance (1/8) on the training batches
     for name in ("model.safetensors", "optimizer.safetensors", "config.json", "trainer_state.json"):
         assert (tmp_path / "run" / name).is_file()
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]   # no temp files left
