@@ -1,18 +1,24 @@
 """Benchmark: time of one training step (forward + backward + AdamW) of the TransformerLM.
 
-    python bench/train_step.py                      # d_model=128, 4 layers, 4 heads, d_ff=512, T=64, B=32
+    python bench/train_step.py                      # d_model=128, 4 layers, 4 heads, d_ff=512, T=64, B=32,
+                                                    # at 1 then 2 threads
     python bench/train_step.py --threads 1 --steps 30
 
 Prints one JSON object. If torch is importable, the same architecture (pre-LN GPT block, tanh GELU,
 tied embeddings, float32) is timed in PyTorch eager mode on the CPU with the same thread count, and the
 ratio ours / torch of tokens per second is reported. NumPy's BLAS thread count is set through the
-OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS environment variables before NumPy is imported.
+OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS environment variables before NumPy is imported,
+so with several thread counts (the default, `--threads 1,2`) each runs in its own child process and the
+JSON has one entry per count under "results". The 1-minute load average before and after each run is
+reported with it: a run with other jobs on the machine (load near or above the core count) mostly
+measures them, especially with 2 threads, whose BLAS threads wait for each other.
 This is a benchmark, not a test: numbers vary with the machine and its load.
 """
 import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -29,17 +35,24 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="B")
     p.add_argument("--steps", type=int, default=20, help="timed steps (after warm-up)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads for NumPy and torch.set_num_threads for PyTorch (on a shared machine a "
-                        "second thread per process mostly waits for a busy core: try 2 on an idle one)")
+    p.add_argument("--threads", type=_thread_counts, default="1,2",
+                   help="BLAS threads for NumPy and torch.set_num_threads for PyTorch; a comma list runs each "
+                        "count in turn (on a shared machine a second thread mostly waits for a busy core)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     return p.parse_args(argv)
 
 
+def _thread_counts(text):
+    counts = [int(n) for n in str(text).split(",") if n.strip()]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"thread counts must be positive integers, got {text!r}")
+    return counts
+
+
 ARGS = parse_args() if __name__ == "__main__" else None
-if ARGS is not None:
+if ARGS is not None and len(ARGS.threads) == 1:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+        os.environ[var] = str(ARGS.threads[0])
 
 import numpy as np  # noqa: E402  (after the thread variables)
 
@@ -133,8 +146,12 @@ def bench_torch(a):
     return step, torch.__version__
 
 
-def main(a):
+def run_one(a, threads):
+    """Time NumPy (and torch) at one thread count in this process; the BLAS thread variables must have
+    been set to `threads` before NumPy was imported."""
+    a = argparse.Namespace(**dict(vars(a), threads=threads))
     tokens = a.batch_size * a.seq_len
+    load_before = os.getloadavg()[0]
     steps, torch_version = [bench_numpy(a)], None
     if not a.no_torch:
         try:
@@ -157,6 +174,31 @@ def main(a):
         result.update(torch=torch_version, torch_threads=a.threads, torch_ms_per_step=round(theirs * 1e3, 2),
                       torch_tokens_per_s=round(tokens / theirs, 1),
                       ratio_numpy_over_torch=round(theirs / ours, 3))
+    result.update(load_avg_before=round(load_before, 2), load_avg_after=round(os.getloadavg()[0], 2))
+    return result
+
+
+def run_children(a):
+    """One child process per thread count (the thread variables are read when NumPy is imported);
+    the shared fields once, the per-count ones under "results"."""
+    results = []
+    for threads in a.threads:
+        argv = [sys.executable, os.path.abspath(__file__), "--threads", str(threads), "--steps", str(a.steps),
+                "--warmup", str(a.warmup), "--d-model", str(a.d_model), "--n-layers", str(a.n_layers),
+                "--n-heads", str(a.n_heads), "--d-ff", str(a.d_ff), "--vocab-size", str(a.vocab_size),
+                "--seq-len", str(a.seq_len), "--batch-size", str(a.batch_size)]
+        argv += ["--no-torch"] if a.no_torch else []
+        out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, text=True).stdout   # stderr passes through
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    shared = ("config", "numpy", "python", "torch")
+    merged = {k: results[0][k] for k in shared if k in results[0]}
+    merged["cpu_count"] = os.cpu_count()
+    merged["results"] = [{k: v for k, v in r.items() if k not in shared + ("torch_threads",)} for r in results]
+    return merged
+
+
+def main(a):
+    result = run_one(a, a.threads[0]) if len(a.threads) == 1 else run_children(a)
     print(json.dumps(result))
     return result
 

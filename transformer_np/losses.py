@@ -26,11 +26,12 @@ class CrossEntropyLoss:
         total_weight = float(weights.sum())
         if total_weight <= 0:
             raise ValueError("loss weights sum to zero: no position is scored")
-        shifted = logits - logits.max(axis=-1, keepdims=True)
+        shifted = logits - logits.max(axis=-1, keepdims=True)               # (..., V)
         log_z = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        log_probs = shifted - log_z                                         # (..., V)
+        # shifted -> log_probs -> probs in place: one (..., V) buffer instead of three.
+        log_probs = np.subtract(shifted, log_z, out=shifted)
         nll = -np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-        self.probs, self.targets = np.exp(log_probs), targets
+        self.probs, self.targets = np.exp(log_probs, out=log_probs), targets
         self.scale = (weights / total_weight).astype(logits.dtype)          # w_n / sum w
         return float((nll * weights).sum() / total_weight)
 
@@ -38,7 +39,8 @@ class CrossEntropyLoss:
         dlogits = self.probs.copy()
         np.put_along_axis(dlogits, self.targets[..., None],
                           np.take_along_axis(dlogits, self.targets[..., None], axis=-1) - 1, axis=-1)
-        return dlogits * self.scale[..., None]
+        dlogits *= self.scale[..., None]                                    # in place: our own copy
+        return dlogits
 
     __call__ = forward
 

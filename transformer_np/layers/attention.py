@@ -72,10 +72,11 @@ class ScaledDotProductAttention(Module):
         dv = A.swapaxes(-1, -2) @ d_out                                # (B, H, T_k, d_v)
         dA = d_out @ self.v.swapaxes(-1, -2)                           # (B, H, T_q, T_k)
         dscores = self.softmax.backward(dA) * self.scale
-        if self.mask is not None:
-            # Masked scores are constants: no gradient flows to q, k through them (this matters for a
-            # fully masked row, whose uniform weights would otherwise give a non-zero softmax backward).
-            dscores = dscores * self.mask
+        if self.mask is not None and not self.mask.any(axis=-1).all():
+            # Masked scores are constants: no gradient flows to q, k through them. Where a row may attend
+            # somewhere its masked weights are exactly 0, so dscores = A * (...) is 0 there already; only a
+            # fully masked row (uniform weights) needs the explicit zeroing.
+            dscores *= self.mask                                       # in place: dscores is ours
         dq = dscores @ self.k                                          # (B, H, T_q, d_k)
         dk = dscores.swapaxes(-1, -2) @ self.q                         # (B, H, T_k, d_k)
         return dq, dk, dv
@@ -184,10 +185,16 @@ class MultiHeadAttention(Module):
     def backward(self, dy):
         d_heads = self.merge_heads_backward(self.c_proj.backward(dy))  # (B, H, T, d_k)
         dq, dk, dv = self.attention.backward(d_heads)
-        dq, dk, dv = self.merge_heads(dq), self.merge_heads(dk), self.merge_heads(dv)  # (B, T, C)
         if self.cross:
+            dq, dk, dv = self.merge_heads(dq), self.merge_heads(dk), self.merge_heads(dv)  # (B, T, C)
             return self.c_q.backward(dq), self.c_kv.backward(np.concatenate([dk, dv], axis=-1))
-        return self.c_attn.backward(np.concatenate([dq, dk, dv], axis=-1))
+        # [dQ | dK | dV] (B, T, 3C), the heads merged straight into one buffer: merge_heads + concatenate
+        # would allocate and copy twice (fresh multi-MB arrays cost page faults as much as the copying).
+        B, _, T, _ = dq.shape
+        d_qkv = np.empty((B, T, 3, self.n_heads, self.head_dim), dtype=dq.dtype)
+        for i, d in enumerate((dq, dk, dv)):
+            d_qkv[:, :, i] = d.transpose(0, 2, 1, 3)                   # (B, H, T, d_k) -> (B, T, H, d_k)
+        return self.c_attn.backward(d_qkv.reshape(B, T, 3 * self.d_model))
 
     def merge_heads_backward(self, dy):
         """The gradient of merge_heads is split_heads (a pure reshuffle of entries)."""

@@ -125,9 +125,10 @@ class TiedOutputHead(Module):
         self.x = x
         if x.size == x.shape[-1]:                                      # one position (decoding): gemv
             return (self.weight.data @ x.reshape(-1)).reshape(*x.shape[:-1], -1)
-        return x @ self.weight.data.T                                  # (B, T, V)
+        V, C = self.weight.data.shape                                  # one 2-D gemm (see Linear.forward)
+        return (x.reshape(-1, C) @ self.weight.data.T).reshape(*x.shape[:-1], V)   # (B, T, V)
 
     def backward(self, dlogits):
         V, C = self.weight.data.shape
         self.weight.grad += dlogits.reshape(-1, V).T @ self.x.reshape(-1, C)
-        return dlogits @ self.weight.data                              # (B, T, C)
+        return (dlogits.reshape(-1, V) @ self.weight.data).reshape(*dlogits.shape[:-1], C)   # (B, T, C)

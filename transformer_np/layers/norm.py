@@ -30,11 +30,18 @@ class LayerNorm(Module):
         check_input(x, self.dtype)
         if x.shape[-1] != self.d_model:
             raise ValueError(f"LayerNorm expects last dimension {self.d_model}, got input of shape {x.shape}")
-        centered = x - x.mean(axis=-1, keepdims=True)
-        var = np.mean(centered * centered, axis=-1, keepdims=True)
-        self.rstd = 1.0 / np.sqrt(var + self.eps)                        # (..., 1)
-        self.xhat = centered * self.rstd
-        return self.xhat * self.weight.data + self.bias.data
+        # sum / C rather than np.mean (the same float32 numbers without np.mean's Python-level
+        # overhead) and in-place arithmetic on fresh temporaries: decoding one token runs this 25 times
+        # per step on a single row, where the cost is the number of NumPy calls, not the arithmetic.
+        C = self.d_model
+        xhat = x - x.sum(axis=-1, keepdims=True) / C                      # x - mean            (..., C)
+        var = np.square(xhat).sum(axis=-1, keepdims=True) / C             # (..., 1)
+        rstd = 1.0 / np.sqrt(var + self.eps)                              # (..., 1)
+        xhat *= rstd                                                      # (x - mean) * rstd   (..., C)
+        self.xhat, self.rstd = xhat, rstd
+        y = xhat * self.weight.data
+        y += self.bias.data
+        return y
 
     def backward(self, dy):
         xhat, rstd = self.xhat, self.rstd
