@@ -327,6 +327,18 @@ def write_attention_html_sections(path, sections, title="Attention", note=None):
 
 # ---------------------------------------------------------------------- one-call helpers for the CLIs
 
+def _attention_of_one_forward(model, *inputs):
+    """Run one evaluation-mode forward with attention recording on; return the capture."""
+    was_training = model.training
+    model.eval()
+    try:
+        with capture_attention(model) as cap:
+            model.forward(*inputs)
+    finally:
+        model.train(was_training)
+    return cap
+
+
 def attention_html_for_lm(model, ids, labels, path, title=None, max_tokens=32):
     """Run a decoder-only model (TransformerLM, GPT2) once on `ids` (one sequence) with capture on and
     write every layer's heads to `path`. Keeps the last `max_tokens` tokens: the page grows as
@@ -339,14 +351,7 @@ def attention_html_for_lm(model, ids, labels, path, title=None, max_tokens=32):
     if max_tokens and len(ids) > max_tokens:
         note = f"showing the last {max_tokens} of {len(ids)} tokens"
         ids, labels = ids[-max_tokens:], labels[-max_tokens:]
-    was_training = model.training
-    model.eval()
-    try:
-        with capture_attention(model) as cap:
-            model.forward(ids[None, :])
-    finally:
-        model.train(was_training)
-    layers = cap.by_layer("self")
+    layers = _attention_of_one_forward(model, ids[None, :]).by_layer("self")
     return write_attention_html(path, labels, layers, title=title or "Attention: " + "".join(labels),
                                 note=note)
 
@@ -357,13 +362,7 @@ def attention_html_for_seq2seq(model, src_ids, tgt_ids, src_labels, tgt_labels, 
     tokens, columns = source tokens)."""
     src = np.asarray(src_ids, dtype=np.int64).reshape(1, -1)
     tgt = np.asarray(tgt_ids, dtype=np.int64).reshape(1, -1)
-    was_training = model.training
-    model.eval()
-    try:
-        with capture_attention(model) as cap:
-            model.forward(src, tgt)
-    finally:
-        model.train(was_training)
+    cap = _attention_of_one_forward(model, src, tgt)
     enc = [a for n, a in zip(_self_names(cap), cap.by_layer("self")) if n.startswith("encoder.")]
     dec = [a for n, a in zip(_self_names(cap), cap.by_layer("self")) if n.startswith("decoder.")]
     sections = [{"name": "encoder self-attention", "q_labels": list(src_labels), "layers": enc},
@@ -391,13 +390,7 @@ def attention_html_for_model(model, inputs, path, labels=None, key_labels=None, 
     if isinstance(model, TransformerLM):
         return attention_html_for_lm(model, ids, labels, path, title, max_tokens)
     if isinstance(model, EncoderClassifier):
-        was_training = model.training
-        model.eval()
-        try:
-            with capture_attention(model) as cap:
-                model.forward(ids[None, :])
-        finally:
-            model.train(was_training)
+        cap = _attention_of_one_forward(model, ids[None, :])
         return write_attention_html(path, labels, cap.by_layer("self"), title=title or "Encoder attention")
     raise TypeError(f"no attention picture recipe for {type(model).__name__}")
 
