@@ -66,24 +66,23 @@ def positive_int(text):
     return value
 
 
-def positive_float(text):
+def _finite_float(text, allow_zero):
+    """A finite float > 0 (or >= 0 with allow_zero); argparse turns the TypeError into a one-line error."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
-    if not value > 0 or not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"must be a number {'>=' if allow_zero else '>'} 0, got {text!r}")
     return value
+
+
+def positive_float(text):
+    return _finite_float(text, allow_zero=False)
 
 
 def nonneg_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
+    return _finite_float(text, allow_zero=True)
 
 
 def defaults_table():

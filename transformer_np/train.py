@@ -73,7 +73,7 @@ class TrainConfig:
 # -------------------------------------------------------------------------------------------- building
 
 # Per-task defaults (measured to reach held-out sequence accuracy >= 0.99 within minutes on 2 cores);
-# keys are TrainConfig fields; (task, arch) entries refine the task's.
+# keys are TrainConfig fields.
 TASK_DEFAULTS = {
     "reverse": dict(length=8, n_symbols=24, steps=1500),
     "sort": dict(length=6, n_symbols=16, steps=1000),
@@ -86,7 +86,6 @@ TASK_DEFAULTS = {
     "text": dict(block_size=64, d_model=128, n_layers=4, n_heads=4, d_ff=512, steps=2000, lr=2e-3,
                  eval_every=200, eval_size=64, early_stop=False),
 }
-ARCH_DEFAULTS = {}
 
 
 def default_arch(task):
@@ -97,10 +96,9 @@ def defaults_for(task, arch=None):
     """TrainConfig field values for a task (and architecture): TrainConfig's own defaults, then the task's."""
     arch = arch or default_arch(task)
     values = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    values.update(TASK_DEFAULTS.get(task, {}), **ARCH_DEFAULTS.get((task, arch), {}))
+    values.update(TASK_DEFAULTS.get(task, {}))
     values.update(task=task, arch=arch, out=f"runs/{task}-{arch}")
     return values
-
 
 
 def text_tokenizer(cfg):
