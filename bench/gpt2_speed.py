@@ -12,7 +12,9 @@ thread count:
   * floor:  in the same process as ours, on the model's own weight arrays: the time NumPy takes just to
             multiply every weight matrix by one vector (c_attn, c_proj, c_fc, mlp.c_proj of every layer,
             and the (V, C) tied head), float32. Decode must read every weight once per token, so this is
-            what a decoder written in NumPy cannot beat.
+            what a decoder written in NumPy cannot beat. It leaves out the key/value cache, which a decode
+            step must read too (2 x layers x C floats per position; ~2% of the weights' bytes at 144
+            positions): "floor_plus_kv_read_vs_torch" says how far above PyTorch any decoder could get.
   * torch:  transformers.GPT2LMHeadModel.from_pretrained(dir), PyTorch eager, inference_mode, a lean
             loop of model(next_token, past_key_values=...) (no generate() overhead), logits_to_keep=1
             in the prefill (like ours, which projects only the last position onto the vocabulary).
@@ -103,8 +105,13 @@ def worker_ours(args):
         prefills.append(prefill)
         medians.append(median(step_times))
         best.append(min(step_times))
+    # A decode step must also read the filled part of every layer's key/value cache, which the floor
+    # leaves out: 2 (K and V) x layers x C floats per position, at the middle position of the decode.
+    mid_position = args.prompt_len + args.decode_tokens // 2
+    kv_bytes = 2 * len(model.h) * wte.shape[1] * mid_position * wte.itemsize
     return dict(decode_step_s=min(best[1::2]), decode_step_median_s=min(medians), prefill_s=min(prefills),
-                floor_s=min(best[0::2]), floor_median_s=min(floors))
+                floor_s=min(best[0::2]), floor_median_s=min(floors),
+                floor_bytes=sum(w.nbytes for w in mats) + wte.nbytes, kv_bytes=kv_bytes)
 
 
 def worker_torch(args):
@@ -250,6 +257,13 @@ def main(argv=None):
             ratios["decode_vs_torch_median"] = t_med / ours_med
             ratios["prefill_vs_torch"] = t_prefill / ours_prefill
             ratios["torch_decode_vs_floor"] = floor_step / t_step
+            # How fast could any decoder be, relative to PyTorch? At best the floor; and it must also read
+            # the KV cache (at the floor's bandwidth, with nothing else): 2x PyTorch is within reach only
+            # if these are >= 2. When it is not, the target is >= 0.85 of the floor instead.
+            kv_share = ours_runs[0]["kv_bytes"] / ours_runs[0]["floor_bytes"]
+            ratios["floor_vs_torch"] = t_step / floor_step
+            ratios["floor_plus_kv_read_vs_torch"] = t_step / (floor_step * (1 + kv_share))
+            report["floor"]["kv_cache_bytes_per_step"] = ours_runs[0]["kv_bytes"]
         elif not args.no_torch:
             report["torch"] = {"unavailable": torch_error}
         if rss:
@@ -260,6 +274,18 @@ def main(argv=None):
         report["targets"] = {"decode_vs_torch": ">= 2.0 (or >= 0.85 of the floor where 2x torch is beyond "
                                                 "the floor)", "prefill_vs_torch": ">= 1.0",
                              "peak_rss_vs_weights_file": "<= 1.25"}
+        met = report["targets_met"] = {}
+        if "decode_vs_torch" in ratios:
+            reachable = ratios["floor_plus_kv_read_vs_torch"] >= 2.0
+            met["decode"] = (ratios["decode_vs_torch"] >= 2.0 if reachable
+                             else ratios["decode_vs_torch"] >= 2.0 or ratios["decode_vs_floor"] >= 0.85)
+            met["decode_target_used"] = "2.0x PyTorch" if reachable else ">= 0.85 of the floor (2x PyTorch " \
+                                                                          "is beyond the floor + KV read)"
+            met["prefill"] = ratios["prefill_vs_torch"] >= 1.0
+        else:
+            met["decode"] = ratios["decode_vs_floor"] >= 0.85
+        if "peak_rss_vs_weights_file" in ratios:
+            met["peak_rss"] = ratios["peak_rss_vs_weights_file"] <= 1.25
         text = json.dumps(report, indent=2)
         print(text)
         if args.out:

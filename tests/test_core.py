@@ -99,6 +99,27 @@ def test_modules_yields_each_submodule_once():
     assert len(mods) == len({id(m) for m in mods}) == 3
 
 
+# ---------------------------------------------------------------------------------- release_activations
+
+def test_release_activations_drops_saved_inputs_and_keeps_parameters_and_buffers():
+    from transformer_np.layers import SinusoidalPositionalEncoding
+    ff, pe = FeedForward(4, 8, rng=0), SinusoidalPositionalEncoding(10, 4)
+    x = np.ones((1, 3, 4), dtype=np.float32)
+    ff.forward(pe.forward(x))
+    weights = {n: p.data.copy() for n, p in ff.named_parameters()}
+    assert ff.c_fc.x is not None and ff.act.x is not None
+    ff.release_activations()
+    pe.release_activations()
+    for module in ff.modules():
+        assert not [n for n, v in vars(module).items() if isinstance(v, np.ndarray)], module
+    for n, p in ff.named_parameters():
+        np.testing.assert_array_equal(p.data, weights[n])
+    assert pe.table.shape == (10, 4)                               # a buffer, not an activation
+    with pytest.raises(AttributeError):                            # nothing left to differentiate through
+        ff.backward(np.ones((1, 3, 4), dtype=np.float32))
+    np.testing.assert_array_equal(ff.forward(x), ff.forward(x))    # and a new forward works as before
+
+
 # ---------------------------------------------------------------------------------------- zero_grad
 
 def test_zero_grad_resets_every_parameter_gradient():

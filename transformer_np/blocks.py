@@ -155,9 +155,13 @@ class Decoder(Module):
         self.ln_f = LayerNorm(d_model, ln_eps, dtype) if pre_ln else None
         self.cross_attention = cross_attention
 
-    def forward(self, x, context=None, context_padding_mask=None, caches=None):
+    def forward(self, x, context=None, context_padding_mask=None, caches=None, keep_activations=True):
+        """keep_activations=False (generation: no backward will come) lets each block forget what it saved
+        for backward as soon as it is done, so memory holds one block's activations, not the stack's."""
         for i, block in enumerate(self.h):
             x = block.forward(x, context, context_padding_mask, None if caches is None else caches[i])
+            if not keep_activations:
+                block.release_activations()
         return self.ln_f.forward(x) if self.ln_f is not None else x
 
     def backward(self, dy):

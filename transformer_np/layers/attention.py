@@ -141,10 +141,11 @@ class MultiHeadAttention(Module):
         self.c_proj = Linear(d_model, d_model, bias, dtype, rng, init_std=proj_init_std)
         self.attention = ScaledDotProductAttention()
 
-    def split_heads(self, x):
-        """(B, T, C) -> (B, H, T, d_k)"""
+    def split_heads(self, x, parts=1):
+        """(B, T, parts * C) -> (parts, B, H, T, d_k): a view (reshape + transpose), nothing is copied.
+        With parts=3, [Q | K | V] from c_attn comes apart into Q, K and V by unpacking the first axis."""
         B, T, _ = x.shape
-        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(0, 2, 1, 3)
+        return x.reshape(B, T, parts, self.n_heads, self.head_dim).transpose(2, 0, 3, 1, 4)
 
     def merge_heads(self, x):
         """(B, H, T, d_k) -> (B, T, C)"""
@@ -161,11 +162,10 @@ class MultiHeadAttention(Module):
             if context is None:
                 raise ValueError("cross-attention needs the encoder output `context`")
             check_input(context, self.dtype, "context")
-            q = self.c_q(x)                                            # (B, T, C)
-            k, v = np.split(self.c_kv(context), 2, axis=-1)            # 2 x (B, S, C)
+            (q,) = self.split_heads(self.c_q(x))                       # (B, H, T, d_k)
+            k, v = self.split_heads(self.c_kv(context), 2)             # 2 x (B, H, S, d_k)
         else:
-            q, k, v = np.split(self.c_attn(x), 3, axis=-1)             # 3 x (B, T, C)
-        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)  # (B, H, T, d_k)
+            q, k, v = self.split_heads(self.c_attn(x), 3)              # 3 x (B, H, T, d_k)
         if cache is not None:
             k, v = cache.append(k, v)                                  # (B, H, T_past + T, d_k)
         t_query, t_key = q.shape[2], k.shape[2]
@@ -198,4 +198,4 @@ class MultiHeadAttention(Module):
 
     def merge_heads_backward(self, dy):
         """The gradient of merge_heads is split_heads (a pure reshuffle of entries)."""
-        return self.split_heads(dy)
+        return self.split_heads(dy)[0]

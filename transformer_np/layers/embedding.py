@@ -89,6 +89,8 @@ class SinusoidalPositionalEncoding(Module):
     Backward: dX = dY (adding a constant).
     """
 
+    buffers = ("table",)            # a constant, not an activation: release_activations keeps it
+
     def __init__(self, max_len, d_model, dtype=np.float32):
         self.dtype = check_float_dtype(dtype)
         self.max_len = max_len

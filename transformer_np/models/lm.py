@@ -43,9 +43,11 @@ class TransformerLM(Module):
         self.h, self.ln_f = self._decoder.h, self._decoder.ln_f       # GPT-2's names for the stack's parts
         self.lm_head = TiedOutputHead(self.wte)
 
-    def forward(self, ids, caches=None, last_only=False):
+    def forward(self, ids, caches=None, last_only=False, keep_activations=True):
         """ids (B, T) integers -> logits (B, T, V), or (B, 1, V) for the last position with last_only.
-        caches: one KVCache per block; the ids then continue the cached sequence."""
+        caches: one KVCache per block; the ids then continue the cached sequence.
+        keep_activations=False: no backward will follow (generation), so the blocks may forget their
+        saved inputs as they go (see Module.release_activations)."""
         ids = check_ids(ids, self.vocab_size)
         if ids.ndim != 2:
             raise ValueError(f"ids must be a (batch, time) array, got shape {ids.shape}")
@@ -53,7 +55,7 @@ class TransformerLM(Module):
         x = self.wte.forward(ids)                                      # (B, T, C)
         x = self.wpe.forward(x, start)                                 # + positions start .. start+T-1
         x = self.drop.forward(x)
-        x = self._decoder.forward(x, caches=caches)                    # (B, T, C)
+        x = self._decoder.forward(x, caches=caches, keep_activations=keep_activations)   # (B, T, C)
         if last_only:
             x = x[:, -1:]                                              # (B, 1, C): all decoding needs
         return self.lm_head.forward(x)                                 # (B, T, V)
@@ -72,23 +74,15 @@ class TransformerLM(Module):
         """One empty KVCache per block, room for `length` positions."""
         return [KVCache(batch_size, self.n_heads, length, self.head_dim, self.dtype) for _ in self.h]
 
-    prefill_chunk = 64
-
-    def extend_caches(self, ids, caches):
-        """Run ids (B, T) through the stack only to append their keys and values to the caches
-        (forward without the output head: a prefill chunk whose logits nobody reads)."""
-        x = self.wpe.forward(self.wte.forward(ids), caches[0].length)
-        self._decoder.forward(self.drop.forward(x), caches=caches)
-
     def iter_generate(self, ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None):
         """Yield the next token of every sequence, (B,) ids, one step at a time.
 
         The prompt is run once ("prefill") filling a key/value cache; after that each step feeds only the
         newest token, whose query attends to the cached keys and values: no recomputation of the prefix.
-        The prefill goes through the cache `prefill_chunk` tokens at a time: the result is the same
-        (causal attention sees the earlier chunks in the cache), but the activations every layer keeps
-        for a backward pass are bounded by one chunk instead of growing with the prompt (a 128-token
-        prompt would otherwise hold ~120 MB of them in GPT-2 124M, 1024 tokens over a gigabyte).
+        The prefill is one pass over the whole prompt: every weight matrix is read once, in one large
+        matrix product (splitting the prompt into chunks would read all the weights once per chunk).
+        keep_activations=False stops the activations that each block saves for backward from piling up
+        across the stack (GPT-2 124M: ~100 MB for a 128-token prompt, ~1 GB for 1024 tokens).
         """
         ids = check_ids(ids, self.vocab_size)
         if ids.ndim == 1:
@@ -101,11 +95,7 @@ class TransformerLM(Module):
                              f"of {self.max_len} positions")
         rng = np.random.default_rng(seed)
         caches = self.new_caches(B, T + max_new_tokens)
-        prompt, last = ids, (T - 1) // self.prefill_chunk * self.prefill_chunk
-        for start in range(0, last, self.prefill_chunk):               # chunks before the last: no logits
-            self.extend_caches(prompt[:, start:start + self.prefill_chunk], caches)
-        ids = prompt[:, last:]                                         # the last chunk of the prompt
-        logits = self.forward(ids, caches, last_only=True)[:, -1]      # (B, V)
+        logits = self.forward(ids, caches, last_only=True, keep_activations=False)[:, -1]   # (B, V)
         for _ in range(max_new_tokens):
             next_ids = sample_next_token(logits, temperature, top_k, top_p, rng)   # (B,)
             yield next_ids
