@@ -274,18 +274,15 @@ def main(argv=None):
         report["targets"] = {"decode_vs_torch": ">= 2.0 (or >= 0.85 of the floor where 2x torch is beyond "
                                                 "the floor)", "prefill_vs_torch": ">= 1.0",
                              "peak_rss_vs_weights_file": "<= 1.25"}
-        met = report["targets_met"] = {}
+        met = report["targets_met"] = {"decode_0.85_of_floor": ratios["decode_vs_floor"] >= 0.85}
         if "decode_vs_torch" in ratios:
-            reachable = ratios["floor_plus_kv_read_vs_torch"] >= 2.0
-            met["decode"] = (ratios["decode_vs_torch"] >= 2.0 if reachable
-                             else ratios["decode_vs_torch"] >= 2.0 or ratios["decode_vs_floor"] >= 0.85)
-            met["decode_target_used"] = "2.0x PyTorch" if reachable else ">= 0.85 of the floor (2x PyTorch " \
-                                                                          "is beyond the floor + KV read)"
-            met["prefill"] = ratios["prefill_vs_torch"] >= 1.0
-        else:
-            met["decode"] = ratios["decode_vs_floor"] >= 0.85
+            met["decode_2x_torch"] = ratios["decode_vs_torch"] >= 2.0
+            # 2x PyTorch asks this share of the floor + KV read: the closer to 1, the less time is left for
+            # everything a decode step does besides reading memory (LayerNorm, softmax, GELU, Python).
+            ratios["floor_plus_kv_share_needed_for_2x_torch"] = 2.0 / ratios["floor_plus_kv_read_vs_torch"]
+            met["prefill_1x_torch"] = ratios["prefill_vs_torch"] >= 1.0
         if "peak_rss_vs_weights_file" in ratios:
-            met["peak_rss"] = ratios["peak_rss_vs_weights_file"] <= 1.25
+            met["peak_rss_1.25x_file"] = ratios["peak_rss_vs_weights_file"] <= 1.25
         text = json.dumps(report, indent=2)
         print(text)
         if args.out:
