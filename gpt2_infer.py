@@ -65,12 +65,22 @@ def fail(message):
     sys.exit(2)
 
 
-def load_tokenizer(model_dir, model_name):
+GPT2_VOCAB_SIZE = 50257
+
+
+def load_tokenizer(model_dir, model_name, vocab_size):
     if (Path(model_dir) / "vocab.json").is_file() or (Path(model_dir) / "encoder.json").is_file():
         return BPETokenizer.from_pretrained(model_dir)
     if model_name in KNOWN_MODELS:
         return BPETokenizer.from_pretrained("gpt2")           # all GPT-2 sizes share one tokenizer
-    raise FileNotFoundError(f"{model_dir}: no tokenizer files (vocab.json + merges.txt)")
+    if vocab_size == GPT2_VOCAB_SIZE:
+        # A directory saved by model.save_pretrained alone (no tokenizer) of a GPT-2-sized vocabulary:
+        # GPT-2's own tokenizer, shipped with the package, is by far the likeliest match.
+        print(f"note: {model_dir} has no tokenizer files; using GPT-2's ({GPT2_VOCAB_SIZE} tokens)",
+              file=sys.stderr)
+        return BPETokenizer.from_pretrained("gpt2")
+    raise FileNotFoundError(f"{model_dir}: no tokenizer files (vocab.json + merges.txt), and its vocabulary "
+                            f"of {vocab_size} tokens is not GPT-2's")
 
 
 def main(argv=None):
@@ -79,7 +89,7 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         model = GPT2.from_pretrained(args.model)
-        tokenizer = load_tokenizer(model.model_dir, args.model)
+        tokenizer = load_tokenizer(model.model_dir, args.model, model.vocab_size)
     except (FileNotFoundError, DownloadError, TokenizerFileError, ValueError, OSError) as exc:
         fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     n_params = model.num_parameters()

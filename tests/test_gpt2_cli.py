@@ -71,3 +71,18 @@ def test_prompt_too_long_is_a_one_line_error(model_dir):
     r = run("--model", model_dir, "-p", TEXT, "-n", 4)              # far more than 24 tokens
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "context window" in r.stderr and r.stdout == ""
+
+
+def test_a_directory_without_tokenizer_files(tmp_path):
+    # GPT-2's vocabulary size: the shipped GPT-2 tokenizer is used, with a note.
+    m = GPT2(dict(vocab_size=50257, n_positions=16, n_embd=8, n_layer=1, n_head=2), seed=0)
+    m.save_pretrained(tmp_path / "gpt2_sized")
+    r = run("--model", tmp_path / "gpt2_sized", "-p", "Hello world", "-n", 3, "--temperature", 0, "--no-stop")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Hello world") and "no tokenizer files; using GPT-2's" in r.stderr
+    # Any other size: a one-line error naming the directory.
+    GPT2(dict(vocab_size=300, n_positions=16, n_embd=8, n_layer=1, n_head=2), seed=0).save_pretrained(
+        tmp_path / "other")
+    r = run("--model", tmp_path / "other", "-p", "Hello")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "no tokenizer files" in r.stderr and "other" in r.stderr
