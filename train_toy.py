@@ -10,9 +10,11 @@
     python train_toy.py --out runs/x --resume           # continue a checkpointed run, bit for bit
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
+import time
 
 
 def _set_threads(argv):
@@ -148,7 +150,7 @@ def explicit_flags(argv):
 
 def make_config(args, argv, parser):
     given = explicit_flags(argv)
-    fields = {f.name for f in train.dataclasses.fields(train.TrainConfig)}
+    fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
     if args.resume:
         out = args.out or f"runs/{args.task}-{args.arch or train.default_arch(args.task)}"
         if not train.has_checkpoint(out):
@@ -174,7 +176,7 @@ def make_config(args, argv, parser):
 
 def show_progress(trainer, loss, acc, state={}):
     """The live line (a terminal only: a log file gets the evaluation lines)."""
-    now = train.time.perf_counter()
+    now = time.perf_counter()
     if "t0" not in state:
         state.update(t0=now, step0=trainer.step, last=now, tty=sys.stdout.isatty())
     if not state["tty"] or now - state["last"] < 0.25:

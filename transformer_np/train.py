@@ -23,139 +23,18 @@ import numpy as np
 
 from .io.safetensors import load_safetensors, save_safetensors
 from .losses import CrossEntropyLoss, accuracy
-from .models import EncoderClassifier, Transformer, TransformerLM
 from .optim import AdamW, clip_grad_norm, decay_groups, warmup_cosine
-from .tasks import make_task
-from .tokenizer import BPETokenizer
-
-MODEL_CLASSES = {cls.__name__: cls for cls in (TransformerLM, Transformer, EncoderClassifier)}
-ARCH_MODEL = {"lm": "TransformerLM", "seq2seq": "Transformer", "classifier": "EncoderClassifier"}
-
-
-class TrainingError(Exception):
-    """A problem the user can act on (bad configuration, no checkpoint to resume): one-line message."""
+# What to train (configuration, defaults, task and model builders) lives in train_setup.py; its public
+# names are importable from here too, so `from transformer_np.train import Trainer, TrainConfig` works.
+from .train_setup import (TASK_DEFAULTS, TrainConfig, TrainingError, build_model, build_task,  # noqa: F401
+                          default_arch, defaults_for, text_tokenizer)
 
 
 class Diverged(Exception):
     """The loss (or gradient norm) went NaN / inf; the last good checkpoint is left in place."""
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    task: str = "reverse"
-    arch: str = "lm"
-    length: int = 6                 # toy tasks: source / answer length
-    n_symbols: int = 16             # toy tasks: symbols 1..n (modadd: the modulus p; fib: the modulus)
-    data: str = None                # text: the UTF-8 file
-    block_size: int = 64            # text: context length
-    tokenizer: str = "char"         # text: "char" (one token per character), "bpe" (trained on the file), "gpt2"
-    bpe_vocab_size: int = 512       # text with tokenizer="bpe": vocabulary size to learn
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_ff: int = 256
-    dropout: float = 0.0
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1       # cosine decays to lr * min_lr_ratio
-    warmup: int = 100
-    weight_decay: float = 0.01
-    clip: float = 1.0
-    seed: int = 0
-    eval_every: int = 100
-    eval_size: int = 512
-    eval_seed: int = 1234567
-    early_stop: bool = True         # stop when held-out sequence accuracy reaches 1.0 at an evaluation
-    out: str = "runs/reverse-lm"
-
-
-# -------------------------------------------------------------------------------------------- building
-
-# Per-task defaults (measured to reach held-out sequence accuracy >= 0.99 within minutes on 2 cores);
-# keys are TrainConfig fields.
-TASK_DEFAULTS = {
-    "reverse": dict(length=8, n_symbols=24, steps=1500),
-    "sort": dict(length=6, n_symbols=16, steps=1000),
-    "copy": dict(length=8, n_symbols=24, steps=1000),
-    "fib": dict(length=8, n_symbols=10, steps=1500),
-    "alternate": dict(length=8, n_symbols=16, steps=500),
-    "modadd": dict(n_symbols=23, n_layers=1, d_model=128, d_ff=512, steps=5000, lr=1e-3, weight_decay=1.0,
-                   batch_size=128, early_stop=True),
-    "classify": dict(length=8, n_symbols=16, steps=1000),
-    "text": dict(block_size=64, d_model=128, n_layers=4, n_heads=4, d_ff=512, steps=2000, lr=2e-3,
-                 eval_every=200, eval_size=64, early_stop=False),
-}
-
-
-def default_arch(task):
-    return "classifier" if task == "classify" else "lm"
-
-
-def defaults_for(task, arch=None):
-    """TrainConfig field values for a task (and architecture): TrainConfig's own defaults, then the task's."""
-    arch = arch or default_arch(task)
-    values = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    values.update(TASK_DEFAULTS.get(task, {}))
-    values.update(task=task, arch=arch, out=f"runs/{task}-{arch}")
-    return values
-
-
-def text_tokenizer(cfg):
-    """None for characters; else a BPETokenizer: GPT-2's, or one learned from the file itself (training is
-    deterministic, so a resumed run learns the same one again)."""
-    if cfg.tokenizer == "char":
-        return None
-    if cfg.tokenizer == "gpt2":
-        return BPETokenizer.from_pretrained("gpt2")
-    if cfg.tokenizer == "bpe":
-        if cfg.bpe_vocab_size < 257:
-            raise TrainingError(f"--bpe-vocab-size must be > 256 (the byte tokens), got {cfg.bpe_vocab_size}")
-        with open(cfg.data, encoding="utf-8") as f:
-            return BPETokenizer.train(f.read(), cfg.bpe_vocab_size)
-    raise TrainingError(f"--tokenizer must be char, bpe or gpt2, got {cfg.tokenizer!r}")
-
-
-def build_task(cfg):
-    if cfg.task == "text":
-        if not cfg.data:
-            raise TrainingError("--task text needs --data FILE")
-        if not os.path.isfile(cfg.data):
-            raise TrainingError(f"--data {cfg.data}: no such file")
-        try:
-            return make_task("text", path=cfg.data, block_size=cfg.block_size, tokenizer=text_tokenizer(cfg))
-        except UnicodeDecodeError as e:
-            raise TrainingError(f"--data {cfg.data}: not UTF-8 text ({e.reason})") from None
-        except ValueError as e:
-            raise TrainingError(str(e)) from None
-    try:
-        task = make_task(cfg.task, length=cfg.length, n_symbols=cfg.n_symbols)
-    except ValueError as e:
-        raise TrainingError(str(e)) from None
-    return task
-
-
-def build_model(cfg, task):
-    if cfg.arch not in task.archs:
-        raise TrainingError(f"--arch {cfg.arch} is not valid for --task {cfg.task} "
-                            f"(choose from {', '.join(task.archs)})")
-    if cfg.d_model % cfg.n_heads:
-        raise TrainingError(f"--heads {cfg.n_heads} must divide --d-model {cfg.d_model}")
-    sizes = dict(d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=cfg.d_ff,
-                 dropout=cfg.dropout, seed=cfg.seed)
-    if cfg.task == "text":
-        return TransformerLM(vocab_size=task.vocab_size, max_len=cfg.block_size, **sizes)
-    sample = task.batch(np.random.default_rng(0), 1, cfg.arch)
-    if cfg.arch == "lm":
-        return TransformerLM(vocab_size=task.vocab_size, max_len=sample["prompt"].shape[1] + sample["answer"].shape[1],
-                             **sizes)
-    if cfg.arch == "seq2seq":
-        return Transformer(src_vocab_size=task.vocab_size, tgt_vocab_size=task.vocab_size, pre_ln=True,
-                           activation="gelu", max_len=max(sample["src"].shape[1], sample["tgt_in"].shape[1] + 1),
-                           **sizes)
-    return EncoderClassifier(vocab_size=task.vocab_size, n_classes=task.n_classes, max_len=sample["inputs"].shape[1],
-                             **sizes)
-
+# -------------------------------------------------------------------------------------------- running
 
 def forward(model, arch, batch):
     if arch == "seq2seq":
