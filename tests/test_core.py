@@ -115,7 +115,7 @@ def test_release_activations_drops_saved_inputs_and_keeps_parameters_and_buffers
     for n, p in ff.named_parameters():
         np.testing.assert_array_equal(p.data, weights[n])
     assert pe.table.shape == (10, 4)                               # a buffer, not an activation
-    with pytest.raises(AttributeError):                            # nothing left to differentiate through
+    with pytest.raises(AttributeError, match="run forward first"):  # nothing left to differentiate through
         ff.backward(np.ones((1, 3, 4), dtype=np.float32))
     np.testing.assert_array_equal(ff.forward(x), ff.forward(x))    # and a new forward works as before
 
