@@ -15,6 +15,8 @@ thread count:
             what a decoder written in NumPy cannot beat. It leaves out the key/value cache, which a decode
             step must read too (2 x layers x C floats per position; ~2% of the weights' bytes at 144
             positions): "floor_plus_kv_read_vs_torch" says how far above PyTorch any decoder could get.
+  * narrow: in the same process, the same decode through a GPT-2 of the same depth and heads but tiny
+            widths: what the layers' small NumPy calls cost per step apart from the matrix products.
   * torch:  transformers.GPT2LMHeadModel.from_pretrained(dir), PyTorch eager, inference_mode, a lean
             loop of model(next_token, past_key_values=...) (no generate() overhead), logits_to_keep=1
             in the prefill (like ours, which projects only the last position onto the vocabulary).
@@ -105,13 +107,26 @@ def worker_ours(args):
         prefills.append(prefill)
         medians.append(median(step_times))
         best.append(min(step_times))
+    # The same decode through a model of GPT-2's depth and head count but 8-wide heads and a 64-token
+    # vocabulary: its matrix products cost next to nothing, so its step time is what the ~70 small
+    # NumPy calls per layer cost on their own (warm caches; inside the real step they cost more).
+    narrow = GPT2(dict(vocab_size=64, n_positions=model.max_len, n_embd=8 * model.n_heads,
+                       n_layer=len(model.h), n_head=model.n_heads), seed=0).eval()   # as loaded: eval
+    narrow_ids = ids % 64
+    narrow_steps = []
+    for _ in range(3):
+        stamps = [time.perf_counter()]
+        for _ in narrow.iter_generate(narrow_ids, args.decode_tokens, temperature=0):
+            stamps.append(time.perf_counter())
+        narrow_steps.append(min(b - a for a, b in zip(stamps[1:], stamps[2:])))
     # A decode step must also read the filled part of every layer's key/value cache, which the floor
     # leaves out: 2 (K and V) x layers x C floats per position, at the middle position of the decode.
     mid_position = args.prompt_len + args.decode_tokens // 2
     kv_bytes = 2 * len(model.h) * wte.shape[1] * mid_position * wte.itemsize
     return dict(decode_step_s=min(best[1::2]), decode_step_median_s=min(medians), prefill_s=min(prefills),
                 floor_s=min(best[0::2]), floor_median_s=min(floors),
-                floor_bytes=sum(w.nbytes for w in mats) + wte.nbytes, kv_bytes=kv_bytes)
+                floor_bytes=sum(w.nbytes for w in mats) + wte.nbytes, kv_bytes=kv_bytes,
+                narrow_step_s=min(narrow_steps))
 
 
 def worker_torch(args):
@@ -237,6 +252,7 @@ def main(argv=None):
             "rounds": args.rounds, "weights_file_bytes": file_bytes,
             "ours": {"decode_tok_s": 1 / ours_step, "decode_ms_per_token": 1e3 * ours_step,
                      "decode_tok_s_median": 1 / ours_med,
+                     "decode_ms_per_token_narrow_model": 1e3 * min(r["narrow_step_s"] for r in ours_runs),
                      "prefill_s": ours_prefill, "prefill_tok_s": args.prompt_len / ours_prefill},
             "floor": {"what": "every weight matrix (48 of 12 blocks + tied head) times one vector, NumPy",
                       "tok_s": 1 / floor_step, "ms_per_token": 1e3 * floor_step, "tok_s_median": 1 / floor_med,
