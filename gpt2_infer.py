@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from transformer_np.io.hub import KNOWN_MODELS, DownloadError
-from transformer_np.models.gpt2 import GPT2
+from transformer_np.models.gpt2 import DEFAULT_CONFIG, GPT2
 from transformer_np.tokenizer import ENDOFTEXT, BPETokenizer, TokenizerFileError
 
 
@@ -65,7 +65,7 @@ def fail(message):
     sys.exit(2)
 
 
-GPT2_VOCAB_SIZE = 50257
+GPT2_VOCAB_SIZE = DEFAULT_CONFIG["vocab_size"]          # 50257, shared by every released GPT-2 size
 
 
 def load_tokenizer(model_dir, model_name, vocab_size):

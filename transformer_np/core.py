@@ -83,8 +83,8 @@ class Module:
     def __getattr__(self, name):
         # Only reached when normal lookup fails: most often a backward whose forward's saved arrays are
         # missing (no forward yet, or released by generation), so say that instead of a bare name.
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r} (backward needs the arrays "
-                             f"its forward saves: run forward first; generation releases them)")
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r} (if it is an array that forward "
+                             f"saves for backward: run forward first; generation releases them)")
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)

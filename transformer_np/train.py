@@ -26,8 +26,8 @@ from .losses import CrossEntropyLoss, accuracy
 from .optim import AdamW, clip_grad_norm, decay_groups, warmup_cosine
 # What to train (configuration, defaults, task and model builders) lives in train_setup.py; its public
 # names are importable from here too, so `from transformer_np.train import Trainer, TrainConfig` works.
-from .train_setup import (TASK_DEFAULTS, TrainConfig, TrainingError, build_model, build_task,  # noqa: F401
-                          default_arch, defaults_for, text_tokenizer)
+from .train_setup import (TrainConfig, TrainingError, build_model, build_task, default_arch,  # noqa: F401
+                          defaults_for)
 
 
 class Diverged(Exception):

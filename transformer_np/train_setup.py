@@ -12,6 +12,7 @@ from .models import EncoderClassifier, Transformer, TransformerLM
 from .tasks import make_task
 from .tokenizer import BPETokenizer
 
+
 class TrainingError(Exception):
     """A problem the user can act on (bad configuration, no checkpoint to resume): one-line message."""
 
