@@ -1,21 +1,31 @@
 #!/usr/bin/env python
-"""Sample text from GPT-2 running on the library's handwritten NumPy layers.
+"""Sample text from GPT-2, or from a model you trained, running on the library's handwritten NumPy layers.
 
     python gpt2_infer.py -p "Alan Turing theorized that computers"
     python gpt2_infer.py --model gpt2-medium -p "The meaning of life is" -n 40 --top-k 40 --seed 1 --stats
-    python gpt2_infer.py --model DIR -p "..."        # a directory saved by GPT2.save_pretrained
+    python gpt2_infer.py --model shakespeare-char -p "ROMEO:"   # shipped with the package, no download
+    python gpt2_infer.py --model runs/text-lm -p "ROMEO:"       # a train_toy.py text run (any tokenizer)
+    python gpt2_infer.py --model DIR -p "..."                   # a directory saved by GPT2.save_pretrained
+
+    python gpt2_infer.py -p "Once upon a time" --num-samples 8 --stop $'\\n\\n' --repetition-penalty 1.2
+    python gpt2_infer.py -p "..." -n 2000 --sliding-window --window-stride 256   # past the context window
 
 The prompt and then the continuation stream to stdout as they are generated; loading status and the
 --stats line go to stderr. Generation stops at <|endoftext|> (unless --no-stop) or after -n tokens.
 """
 import argparse
+import codecs
+import os
 import sys
 import time
-from pathlib import Path
+import warnings
+
+import numpy as np
 
 from transformer_np.io.hub import KNOWN_MODELS, DownloadError
-from transformer_np.models.gpt2 import DEFAULT_CONFIG, GPT2
-from transformer_np.tokenizer import ENDOFTEXT, BPETokenizer, TokenizerFileError
+from transformer_np.models.auto import load_lm, shipped_models
+from transformer_np.sampling import StopStrings
+from transformer_np.tokenizer import ENDOFTEXT, TokenizerFileError
 
 
 def positive_int(text):
@@ -32,6 +42,13 @@ def non_negative_float(text):
     return value
 
 
+def positive_float(text):
+    value = float(text)
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def probability(text):
     value = float(text)
     if not 0.0 < value <= 1.0:
@@ -42,10 +59,12 @@ def probability(text):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Generate text with GPT-2 in pure NumPy.")
     p.add_argument("-p", "--prompt", default="",
-                   help="text to continue (default: empty, i.e. start from <|endoftext|>)")
+                   help="text to continue (default: empty, i.e. start from <|endoftext|>, or from a newline "
+                        "for a character-level model)")
     p.add_argument("--model", default="gpt2",
-                   help=f"a model name ({', '.join(KNOWN_MODELS)}) or a directory with config.json + "
-                        "model.safetensors + vocab.json + merges.txt (default: gpt2)")
+                   help=f"a model shipped with the package ({', '.join(shipped_models())}), a GPT-2 name "
+                        f"({', '.join(KNOWN_MODELS)}), or a directory: a train_toy.py text run or a Hugging Face "
+                        "GPT-2 or Llama checkpoint (config.json + model.safetensors + tokenizer) (default: gpt2)")
     p.add_argument("-n", "--max-new-tokens", type=positive_int, default=50, help="tokens to generate (default 50)")
     p.add_argument("--temperature", type=non_negative_float, default=1.0,
                    help="sampling temperature; 0 = greedy (default 1.0)")
@@ -53,6 +72,20 @@ def parse_args(argv=None):
     p.add_argument("--top-p", type=probability, default=None, help="nucleus sampling: smallest set with mass >= p")
     p.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
     p.add_argument("--no-stop", action="store_true", help="do not stop at <|endoftext|>")
+    p.add_argument("--stop", action="append", metavar="TEXT",
+                   help="end a continuation where TEXT appears (not printed); repeat for several, e.g. "
+                        "--stop $'\\n\\n'")
+    p.add_argument("--repetition-penalty", type=positive_float, default=None, metavar="P",
+                   help="Hugging Face's: logits of tokens already in the text are divided by P (> 1 "
+                        "discourages repeats), negative ones multiplied")
+    p.add_argument("--num-samples", type=positive_int, default=1, metavar="N",
+                   help="N continuations from one batched decode (the weights are read once per step for all)")
+    p.add_argument("--sliding-window", action="store_true",
+                   help="past the context window, drop the oldest tokens and continue (each recomputation "
+                        "re-runs the kept window) instead of stopping")
+    p.add_argument("--window-stride", type=positive_int, default=1, metavar="S",
+                   help="with --sliding-window: drop S tokens at a time (1 = nanoGPT: a full-window recompute "
+                        "per token; larger S recomputes once per S tokens)")
     p.add_argument("--stats", action="store_true", help="print a final line with tokens/s (to stderr)")
     p.add_argument("--attention", metavar="OUT.html",
                    help="write the prompt's attention (every layer and head) as a self-contained HTML page")
@@ -65,82 +98,120 @@ def fail(message):
     sys.exit(2)
 
 
-GPT2_VOCAB_SIZE = DEFAULT_CONFIG["vocab_size"]          # 50257, shared by every released GPT-2 size
+def load_model(name_or_dir):
+    """(model, tokenizer), or exit with one line; notes (e.g. which tokenizer was assumed) go to stderr."""
+    try:
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always")
+            model, tokenizer = load_lm(name_or_dir)
+    except (FileNotFoundError, DownloadError, TokenizerFileError, ValueError, OSError) as exc:
+        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    for note in notes:
+        print(f"note: {note.message}", file=sys.stderr)
+    return model, tokenizer
 
 
-def load_tokenizer(model_dir, model_name, vocab_size):
-    if (Path(model_dir) / "vocab.json").is_file() or (Path(model_dir) / "encoder.json").is_file():
-        return BPETokenizer.from_pretrained(model_dir)
-    if model_name in KNOWN_MODELS:
-        return BPETokenizer.from_pretrained("gpt2")           # all GPT-2 sizes share one tokenizer
-    if vocab_size == GPT2_VOCAB_SIZE:
-        # A directory saved by model.save_pretrained alone (no tokenizer) of a GPT-2-sized vocabulary:
-        # GPT-2's own tokenizer, shipped with the package, is by far the likeliest match.
-        print(f"note: {model_dir} has no tokenizer files; using GPT-2's ({GPT2_VOCAB_SIZE} tokens)",
-              file=sys.stderr)
-        return BPETokenizer.from_pretrained("gpt2")
-    raise FileNotFoundError(f"{model_dir}: no tokenizer files (vocab.json + merges.txt), and its vocabulary "
-                            f"of {vocab_size} tokens is not GPT-2's")
+def prompt_ids(tokenizer, model, prompt):
+    """The prompt's ids; an empty prompt starts from <|endoftext|> (GPT-2) or a newline (characters)."""
+    if prompt:
+        try:
+            return getattr(tokenizer, "encode_ordinary", tokenizer.encode)(prompt)  # plain text, never special
+        except ValueError as exc:                    # a character outside a character model's alphabet
+            fail(f"--prompt: {exc}")
+    eos = tokenizer.special_tokens.get(ENDOFTEXT, model.eos_token_id)
+    if eos is not None:
+        return [eos]
+    return tokenizer.encode("\n", errors="ignore") or [0]
 
 
 def main(argv=None):
     args = parse_args(argv)
     print(f"loading {args.model} ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    try:
-        model = GPT2.from_pretrained(args.model)
-        tokenizer = load_tokenizer(model.model_dir, args.model, model.vocab_size)
-    except (FileNotFoundError, DownloadError, TokenizerFileError, ValueError, OSError) as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    model, tokenizer = load_model(args.model)
     n_params = model.num_parameters()
     print(f"loaded {n_params / 1e6:.3g}M parameters from {model.model_dir} in {time.perf_counter() - start:.1f} s",
           file=sys.stderr, flush=True)
 
-    eos = tokenizer.special_tokens.get(ENDOFTEXT, model.eos_token_id)
-    ids = tokenizer.encode(args.prompt) if args.prompt else [eos]
+    eos = tokenizer.special_tokens.get(ENDOFTEXT, model.eos_token_id)      # None for a character model
+    ids = prompt_ids(tokenizer, model, args.prompt)
     window = model.max_len
-    if len(ids) >= window:
+    if len(ids) >= window and not args.sliding_window:
         fail(f"the prompt is {len(ids)} tokens; the context window of {args.model} is {window} "
-             f"(at most {window - 1} prompt tokens leave room to generate)")
-    max_new = min(args.max_new_tokens, window - len(ids))
-    if max_new < args.max_new_tokens:
-        print(f"note: generating {max_new} tokens (context window {window})", file=sys.stderr)
+             f"(at most {window - 1} prompt tokens leave room to generate; --sliding-window crops the oldest)")
+    max_new = args.max_new_tokens
+    if not args.sliding_window and len(ids) + max_new > window:
+        max_new = window - len(ids)
+        print(f"note: generating {max_new} tokens (context window {window}; --sliding-window goes on past it)",
+              file=sys.stderr)
 
     if args.attention:
         from transformer_np import viz
         viz.attention_html_for_lm(model, ids, viz.token_labels(tokenizer, ids), args.attention,
-                                  title=f"{args.model}: {args.prompt!r}")
+                                  title=f"{args.model}: \u201c{args.prompt}\u201d")   # the text itself, not repr's \u200d escapes
         print(f"wrote {args.attention}", file=sys.stderr)
 
-    out, decoder = sys.stdout, tokenizer.stream_decoder()
-    out.write(args.prompt)
-    out.flush()
-    n_generated, t0 = 0, time.perf_counter()
-    t_first = None
+    return write_continuations(model, tokenizer, ids, max_new, eos, args)
+
+
+SAMPLE_SEPARATOR = "-" * 15
+
+
+def write_continuations(model, tokenizer, ids, max_new, eos, args, out=sys.stdout):
+    """Generate --num-samples continuations of the prompt in one batched decode. One sample streams as it
+    is generated; several are printed at the end, each followed by a separator line. A continuation ends
+    at <|endoftext|> (unless --no-stop) or where a --stop string begins (it is not printed)."""
+    n = args.num_samples
+    text = StopStrings(args.stop or [], lambda t: tokenizer.decode_bytes([t]), [ids] * n)
+    utf8 = codecs.getincrementaldecoder("utf-8")("replace")           # for the streamed sample
+    finished = np.zeros(n, dtype=bool)
+    printed, steps, t0, t_first = 0, 0, time.perf_counter(), None
+    if n == 1:
+        out.write(args.prompt)
+        out.flush()
     try:
-        for next_ids in model.iter_generate([ids], max_new, args.temperature, args.top_k, args.top_p, args.seed):
-            token = int(next_ids[0])
-            if t_first is None:
-                t_first = time.perf_counter()
-            n_generated += 1
-            if token == eos and not args.no_stop:
+        for next_ids in model.iter_generate([ids], max_new, args.temperature, args.top_k, args.top_p, args.seed,
+                                            num_samples=n, repetition_penalty=args.repetition_penalty,
+                                            sliding_window=args.sliding_window, window_stride=args.window_stride):
+            t_first = t_first or time.perf_counter()
+            steps += 1
+            if eos is not None and not args.no_stop:
+                finished |= next_ids == eos
+            finished |= text.update(next_ids, active=~finished)
+            if n == 1 and text.safe_length(0) > printed:
+                out.write(utf8.decode(bytes(text.generated[0][printed:text.safe_length(0)])))
+                out.flush()
+                printed = text.safe_length(0)
+            if finished.all():
                 break
-            out.write(decoder.add(token))
-            out.flush()
     except KeyboardInterrupt:
-        out.write(decoder.finish() + "\n")
-        return 130
-    out.write(decoder.finish() + "\n")
+        steps = -1
+    if n == 1:
+        out.write(utf8.decode(text.cut(0)[printed:], final=True) + "\n")
+    else:
+        for row in range(n):
+            out.write(args.prompt + text.cut(row).decode("utf-8", errors="replace") + f"\n{SAMPLE_SEPARATOR}\n")
     out.flush()
+    if steps < 0:
+        return 130
     if args.stats:
         total = time.perf_counter() - t0
         prefill = (t_first or t0) - t0
         decode = total - prefill
-        rate = (n_generated - 1) / decode if n_generated > 1 and decode > 0 else float("nan")
-        print(f"[stats] prompt {len(ids)} tokens, prefill {prefill:.2f} s; generated {n_generated} tokens in "
+        rate = n * (steps - 1) / decode if steps > 1 and decode > 0 else float("nan")
+        print(f"[stats] prompt {len(ids)} tokens, prefill {prefill:.2f} s; {steps} steps x {n} sample(s) in "
               f"{total:.2f} s; decode {rate:.1f} tokens/s", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):     # overflow is reported once, by the logits check
+            sys.exit(main())
+    except BrokenPipeError:
+        # The reader stopped (`| head`): end quietly. Point stdout at /dev/null so that the interpreter's
+        # last flush of the unwritten text does not raise a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except FloatingPointError as exc:               # NaN/inf logits (sampling checks them)
+        fail(str(exc))

@@ -7,6 +7,7 @@
     python train_toy.py --task fib
     python train_toy.py --task classify                 # EncoderClassifier: is the sequence sorted?
     python train_toy.py --task text --data input.txt    # character-level GPT, prints samples
+    python train_toy.py --task text --data input.txt --init gpt2 --out runs/ft   # fine-tune GPT-2
     python train_toy.py --out runs/x --resume           # continue a checkpointed run, bit for bit
 """
 import argparse
@@ -42,7 +43,10 @@ from transformer_np import train, viz  # noqa: E402
 from transformer_np.tasks import TASK_NAMES  # noqa: E402
 
 PROG = "train_toy.py"
-RESUMABLE = {"steps", "eval_every", "eval_size", "early_stop"}   # may change on --resume; the rest may not
+# May change on --resume (the rest may not). grad_accum changes only how a batch is split (the same update,
+# up to float rounding), so a run that runs out of memory can continue with smaller micro-batches.
+RESUMABLE = {"steps", "eval_every", "eval_size", "early_stop", "grad_accum"}
+MODEL_SIZE_FLAGS = ("d_model", "n_layers", "n_heads", "d_ff", "tokenizer", "bpe_vocab_size")   # --init fixes these
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -101,11 +105,16 @@ def build_parser():
         prog=PROG, formatter_class=HelpFormatter, description=__doc__,
         epilog="per-task defaults (flags left out take these values):\n" + defaults_table() +
                "\n\nOutput in --out: model.safetensors, optimizer.safetensors, config.json, trainer_state.json"
-               "\n(written atomically at every evaluation) and metrics.jsonl (one line per evaluation).")
+               "\n(written atomically at every evaluation) and metrics.jsonl (one line per evaluation); text runs"
+               "\nare Hugging Face GPT-2 directories (+ run_config.json, and vocab.json/merges.txt for BPE)."
+               "\n\"train loss\" is the mean training-batch loss since the previous evaluation."
+               "\nExit status: 0 done, 1 diverged, 2 bad command line, 130 interrupted (checkpointed).")
     a = p.add_argument
     a("--task", default="reverse", choices=TASK_NAMES, help="what to learn")
-    a("--arch", choices=("lm", "seq2seq", "classifier"),
-      help="model: decoder-only LM, encoder-decoder, or encoder classifier (default: lm; classifier for classify)")
+    a("--arch", choices=("lm", "llama", "seq2seq", "classifier"),
+      help="model: decoder-only LM (GPT-2's block), the LM with Llama's block (RMSNorm, rotary positions, "
+           "SwiGLU, grouped-query attention), encoder-decoder, or encoder classifier (default: lm; classifier "
+           "for classify)")
     a("--data", help="text file (UTF-8) for --task text")
     a("--length", type=positive_int, help="toy tasks: sequence / answer length")
     a("--symbols", dest="n_symbols", type=positive_int,
@@ -114,17 +123,30 @@ def build_parser():
     a("--tokenizer", choices=("char", "bpe", "gpt2"),
       help="text: one token per character (default), a BPE learned from --data, or GPT-2's BPE")
     a("--bpe-vocab-size", type=positive_int, help="text with --tokenizer bpe: vocabulary size to learn (512)")
+    a("--init", metavar="gpt2|DIR",
+      help="text: fine-tune this GPT-2 checkpoint (a model name or a Hugging Face directory); its tokenizer "
+           "and sizes are used")
+    a("--prompt", help="text: how the sample printed at each evaluation starts (default: the held-out "
+                       "text's first token)")
     a("--d-model", type=positive_int, help="model width")
     a("--layers", dest="n_layers", type=positive_int, help="number of blocks")
     a("--heads", dest="n_heads", type=positive_int, help="attention heads")
+    a("--kv-heads", dest="n_kv_heads", type=positive_int,
+      help="--arch llama: key/value heads, shared by groups of query heads (default: half the heads)")
     a("--d-ff", type=positive_int, help="feed-forward width")
     a("--dropout", type=nonneg_float, help="dropout probability")
     a("--steps", type=positive_int, help="training steps")
     a("--batch-size", type=positive_int, help="examples per step")
     a("--lr", type=positive_float, help="peak learning rate (AdamW, warm-up then cosine to lr/10)")
+    a("--min-lr-ratio", type=nonneg_float,
+      help="the cosine decay ends at lr * this (0.1: nanoGPT's 1e-3 -> 1e-4)")
     a("--warmup", type=int, help="linear warm-up steps")
+    a("--beta1", type=nonneg_float, help="AdamW's first-moment decay rate")
+    a("--beta2", type=nonneg_float, help="AdamW's second-moment decay rate")
     a("--weight-decay", type=nonneg_float, help="AdamW decoupled weight decay (matrices only)")
     a("--clip", type=nonneg_float, help="clip the gradient norm to this (0: off)")
+    a("--grad-accum", type=positive_int,
+      help="split each batch into N micro-batches whose gradients add up (same update, 1/N of the memory)")
     a("--seed", type=int, default=0, help="seed of the model init and the training data order")
     a("--eval-every", type=positive_int, help="evaluate on held-out data (and checkpoint) every N steps")
     a("--eval-size", type=positive_int, help="held-out examples")
@@ -132,11 +154,14 @@ def build_parser():
       help="stop when held-out sequence accuracy reaches 1.0 at an evaluation (default: on for toy tasks)")
     a("--out", help="directory for the checkpoint and metrics.jsonl (default: runs/TASK-ARCH)")
     a("--resume", action="store_true", help="continue the run checkpointed in --out (bit-for-bit)")
+    a("--overwrite", action="store_true", help="replace the run checkpointed in --out by a new one")
     a("--json", action="store_true", help="print only a JSON summary as the last line of stdout")
     a("--examples", type=int, default=5, help="held-out examples to show at the end")
     a("--threads", type=positive_int, default=1, help="BLAS threads for NumPy")
     a("--attention", metavar="OUT.html",
       help="after training, write the attention of every layer and head on a held-out example as HTML")
+    a("--attention-example", type=int, default=0, metavar="N",
+      help="which held-out example --attention shows (default: 0, the first)")
     return p
 
 
@@ -148,14 +173,41 @@ def explicit_flags(argv):
     return set(vars(p.parse_args(argv)))
 
 
+def check_out_dir(out, args, parser):
+    """--out must be a directory, and an existing run in it is continued or replaced only when asked."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        parser.error(f"--out {out} is a file, not a directory")
+    if args.resume and args.overwrite:
+        parser.error("--resume and --overwrite contradict each other: choose one")
+    if args.resume:
+        if not train.has_checkpoint(out):
+            parser.error(f"--resume: no checkpoint in {out} (give the run's --out)")
+        return
+    if os.path.isfile(os.path.join(out, "config.json")) or train.has_checkpoint(out):
+        if not args.overwrite:
+            parser.error(f"--out {out} already holds a run: continue it with --resume, or replace it with "
+                         f"--overwrite (or choose another --out)")
+
+
+def remove_old_run(out):
+    """--overwrite: delete the files of the run in `out` (only those: anything else there is the user's)."""
+    for name in train.RUN_FILES:
+        if os.path.isfile(os.path.join(out, name)):
+            os.unlink(os.path.join(out, name))
+
+
 def make_config(args, argv, parser):
     given = explicit_flags(argv)
     fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
+    out = args.out or f"runs/{args.task}-{args.arch or train.default_arch(args.task)}"
+    if args.arch == "llama":        # the LM (its data and evaluation) with Llama's block
+        if args.init:
+            parser.error(f"--init {args.init} fine-tunes a GPT-2 checkpoint; it cannot be combined with --arch llama")
+        args.arch, args.block = "lm", "llama"
+        given.add("block")
     if args.resume:
-        out = args.out or f"runs/{args.task}-{args.arch or train.default_arch(args.task)}"
-        if not train.has_checkpoint(out):
-            parser.error(f"--resume: no checkpoint in {out} (give the run's --out)")
-        saved = json.loads(open(os.path.join(out, "config.json")).read())["train"]
+        check_out_dir(out, args, parser)
+        saved = train.run_config(out)["train"]
         for name in sorted(given & fields - RESUMABLE - {"out"}):
             if getattr(args, name) != saved.get(name):
                 parser.error(f"--resume: --{name.replace('_', '-')} differs from the checkpoint's "
@@ -163,8 +215,21 @@ def make_config(args, argv, parser):
         return out, {name: getattr(args, name) for name in given & RESUMABLE}
     if args.task == "text" and not args.data:
         parser.error("--task text needs --data FILE")
+    if args.data and args.task != "text":
+        parser.error(f"--data is for --task text; --task {args.task} generates its own data")
+    if args.data and os.path.isdir(args.data):
+        parser.error(f"--data {args.data} is a directory: give a UTF-8 text file")
     if args.data and not os.path.isfile(args.data):
         parser.error(f"--data {args.data}: no such file")
+    for flag in ("init", "prompt"):
+        if getattr(args, flag) is not None and args.task != "text":
+            parser.error(f"--{flag} is for --task text")
+    if args.init:
+        flag_of = {action.dest: action.option_strings[0] for action in parser._actions if action.option_strings}
+        clash = [flag_of[name] for name in MODEL_SIZE_FLAGS if name in given]
+        if clash:
+            parser.error(f"--init {args.init} fixes the model's sizes and tokenizer: drop {', '.join(clash)}")
+    check_out_dir(out, args, parser)
     arch = args.arch or train.default_arch(args.task)
     values = train.defaults_for(args.task, arch)
     values.update({k: v for k, v in vars(args).items() if k in fields and v is not None})
@@ -187,17 +252,25 @@ def show_progress(trainer, loss, acc, state={}):
           end="", flush=True)
 
 
-def show_eval(trainer, metrics):
+def show_eval(trainer, metrics, prompt=None):
     m = metrics[-1]
     seq = "" if m["sequence_accuracy"] is None else f"  seq acc {m['sequence_accuracy']:.3f}"
     print(f"\rstep {m['step']:6d}/{trainer.cfg.steps}  train loss {m['train_loss']:.4f}  held-out loss "
           f"{m['heldout_loss']:.4f}  token acc {m['token_accuracy']:.3f}{seq}  lr {m['lr']:.2e}  "
           f"{m['seconds']:.1f}s  {m['step'] / max(m['seconds'], 1e-9):.1f} steps/s", flush=True)
     if trainer.cfg.task == "text":
-        task, model = trainer.task, trainer.model
-        prompt = np.array([trainer.heldout["inputs"][0, :1]])
-        text = model.generate(prompt, model.max_len - 1, temperature=0.8, top_k=20, seed=m["step"])[0]
-        print("  sample: " + task.decode(text).replace("\n", "\n          "), flush=True)
+        print("  sample: " + text_sample(trainer, prompt, m["step"]).replace("\n", "\n          "), flush=True)
+
+
+def text_sample(trainer, prompt, seed, temperature=0.8, top_k=20, max_tokens=128):
+    """A sample from the model being trained: `prompt` (or the held-out text's first token), continued to
+    the run's block size (at most `max_tokens` in all: a GPT-2 fine-tune's block may be 1024)."""
+    task, model = trainer.task, trainer.model
+    length = min(trainer.cfg.block_size, max_tokens)
+    ids = task.encode(prompt)[-(length - 1):] if prompt else []
+    ids = ids or [int(trainer.heldout["inputs"][0, 0])]
+    new = length - len(ids)
+    return task.decode(model.generate(np.array([ids]), new, temperature=temperature, top_k=top_k, seed=seed)[0])
 
 
 def show_examples(trainer, n):
@@ -212,6 +285,16 @@ def show_examples(trainer, n):
 
 
 def main(argv=None):
+    """Exit codes: 0 done, 1 diverged, 2 bad command line, 130 interrupted (Ctrl-C; checkpointed)."""
+    try:
+        return train_from_command_line(argv)
+    except BrokenPipeError:
+        # stdout was closed early (`| head`): stop quietly; the last evaluation's checkpoint is on disk.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def train_from_command_line(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -221,33 +304,47 @@ def main(argv=None):
                    else train.Trainer(train.TrainConfig(**values)))
     except train.TrainingError as e:
         parser.error(str(e))
+    if args.overwrite:
+        remove_old_run(trainer.cfg.out)
     quiet = args.json
     if not quiet:
         cfg = trainer.cfg
-        print(f"{'resuming' if resume_dir else 'training'} {cfg.task} / {cfg.arch}: "
+        print(f"{'resuming' if resume_dir else 'training'} {cfg.task} / {'llama' if cfg.block == 'llama' else cfg.arch}: "
               f"{trainer.model.num_parameters():,} parameters, {cfg.steps} steps, batch {cfg.batch_size}, "
               f"lr {cfg.lr}, seed {cfg.seed}, out {cfg.out}" + (f" (from step {trainer.step})" if resume_dir else ""))
-    redraw_curves = viz.curves_hook(trainer.cfg.out)          # OUT/curves.svg, redrawn at every evaluation
+        for note in trainer.notes:
+            print(f"note: {note}")
+    cfg = trainer.cfg                                       # OUT/curves.svg, redrawn at every evaluation
+    redraw_curves = viz.curves_hook(cfg.out, title=f"{cfg.task} / {cfg.arch}: {cfg.out}")
 
     def on_eval(t, metrics):
         if not quiet:
-            show_eval(t, metrics)
+            show_eval(t, metrics, args.prompt)
         redraw_curves(metrics)
 
+    n_heldout = len(trainer.heldout["targets"])
+    if args.attention and not 0 <= args.attention_example < n_heldout:
+        print(f"{PROG}: error: --attention-example {args.attention_example}: choose 0..{n_heldout - 1} "
+              f"(the held-out set has {n_heldout} examples)", file=sys.stderr)
+        return 2
     try:
         result = trainer.run(on_step=None if quiet else show_progress, on_eval=on_eval)
     except train.Diverged as e:
         print(f"\n{PROG}: error: {e}", file=sys.stderr)
         return 1
     if args.attention:
-        viz.attention_html_for_trainer(trainer, args.attention)
+        viz.attention_html_for_trainer(trainer, args.attention, index=args.attention_example)
         if not quiet:
             print(f"wrote {args.attention}")
+    interrupted = trainer.stopped_reason == "interrupted"
     if quiet:
         print(json.dumps(result))
-        return 0
+        return 130 if interrupted else 0
     if trainer.stopped_reason:
         print(f"{trainer.stopped_reason} (step {trainer.step})")
+    if interrupted:
+        print(f"checkpoint in {result['out']}: continue with --resume --out {result['out']}")
+        return 130
     show_examples(trainer, args.examples)
     seq = result["sequence_accuracy"]
     print(f"done: {result['steps']} steps in {result['seconds']:.1f}s; held-out "

@@ -86,7 +86,7 @@ def bench_numpy(a):
     x, y = ids[:, :-1], ids[:, 1:]
 
     def step():
-        model.zero_grad()
+        opt.zero_grad()                 # in place, as the trainer does (model.zero_grad walks the module tree)
         logits = model.forward(x)
         loss_fn.forward(logits, y)
         model.backward(loss_fn.backward())
@@ -122,7 +122,8 @@ def bench_torch(a):
     class GPT(nn.Module):
         def __init__(self):
             super().__init__()
-            self.wte, self.wpe = nn.Embedding(a.vocab_size, a.d_model), nn.Embedding(a.seq_len, a.d_model)
+            positions = getattr(a, "max_len", None) or a.seq_len            # GPT-2: 1024 rows, T used
+            self.wte, self.wpe = nn.Embedding(a.vocab_size, a.d_model), nn.Embedding(positions, a.d_model)
             self.h = nn.ModuleList(Block() for _ in range(a.n_layers))
             self.ln_f = nn.LayerNorm(a.d_model)
 
@@ -142,6 +143,8 @@ def bench_torch(a):
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x).reshape(-1, a.vocab_size), y.reshape(-1))
         loss.backward()
+        if getattr(a, "clip", 0):                                 # bench/train_finetune.py clips, as we do
+            torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
         opt.step()
     return step, torch.__version__
 

@@ -10,10 +10,13 @@ that computes the sum (Power et al. 2022, "Grokking"; Nanda et al. 2023 for the 
     python examples/grokking.py           # p = 59, 40% of pairs: 2-4 minutes on 2 idle cores, <= 10 busy
     python examples/grokking.py --p 97 --frac 0.3 --lr 1e-3 --weight-decay 1 --max-steps 20000 --time-limit 3600
 
-Writes docs/figures/grokking.svg (loss and accuracy vs step, log-scale steps), the metrics as JSON
-lines next to it, and prints a JSON summary with the two step counts:
+Writes docs/figures/grokking.svg (loss and accuracy vs step: on a log step axis, where the memorising
+phase is visible, and again on a linear one, where the held-out climb is), the metrics as JSON lines
+and the summary as JSON next to it, and prints the summary with the two step counts:
     train_100_step   first step at which training accuracy is 100%
     heldout_95_step  first step at which held-out accuracy is >= 95%
+
+    python examples/grokking.py --replot  # redraw the figure from the saved metrics, without training
 """
 import argparse
 import json
@@ -30,7 +33,8 @@ import numpy as np  # noqa: E402
 
 from transformer_np import AdamW, CrossEntropyLoss, TransformerLM  # noqa: E402
 from transformer_np.optim import decay_groups  # noqa: E402
-from transformer_np.viz import write_curves_svg  # noqa: E402
+from transformer_np.viz import curves_svg, load_metrics, write_text  # noqa: E402
+from transformer_np.viz.svg import svg_document, text  # noqa: E402
 
 
 def modular_addition_data(p, frac, seed, symmetric_split=True):
@@ -101,7 +105,16 @@ def main(argv=None):
                     help="split ordered pairs at random ((a, b) and (b, a) may fall on different sides)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs",
                                                   "figures", "grokking.svg"))
+    ap.add_argument("--replot", action="store_true",
+                    help="only redraw --out from the metrics and summary saved next to it by an earlier run")
     args = ap.parse_args(argv)
+    stem = os.path.splitext(args.out)[0]
+    if args.replot:
+        summary = json.load(open(stem + ".summary.json"))
+        write_text(args.out, grokking_svg(load_metrics(stem + ".jsonl"), summary["train_100_step"],
+                                          summary["heldout_95_step"], _title(argparse.Namespace(**summary))))
+        print(json.dumps({"svg": os.path.relpath(args.out)}))
+        return summary
 
     x_tr, y_tr, x_ho, y_ho = modular_addition_data(args.p, args.frac, args.seed,
                                                    symmetric_split=not args.ordered_split)
@@ -114,7 +127,7 @@ def main(argv=None):
     loss_fn = CrossEntropyLoss()
 
     metrics, train_100, heldout_95, heldout_99 = [], None, None, None
-    metrics_path = os.path.splitext(args.out)[0] + ".jsonl"
+    metrics_path = stem + ".jsonl"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     start = time.time()
     stop_at = args.max_steps
@@ -143,7 +156,7 @@ def main(argv=None):
                 stop_at = min(stop_at, step + int(args.extra_steps * step))
             if step % (args.eval_every * 50) == 0:
                 print(json.dumps(metrics[-1]), flush=True)
-                write_curves_svg(args.out, metrics, log_x=True, title=_title(args))
+                write_text(args.out, curves_svg(metrics, log_x=True, title=_title(args)))
         if step >= stop_at or time.time() - start > args.time_limit:
             break
 
@@ -151,12 +164,7 @@ def main(argv=None):
     with open(metrics_path, "w") as f:
         for m in metrics:
             f.write(json.dumps(m) + "\n")
-    marks = {}
-    if train_100 is not None:
-        marks[f"train 100% @ {train_100}"] = train_100
-    if heldout_95 is not None:
-        marks[f"held-out 95% @ {heldout_95}"] = heldout_95
-    write_curves_svg(args.out, metrics, log_x=True, title=_title(args), marks=marks)
+    write_text(args.out, grokking_svg(metrics, train_100, heldout_95, _title(args)))
     summary = {"p": args.p, "frac": args.frac, "n_train": len(x_tr), "n_heldout": len(x_ho),
                "d_model": args.d_model, "n_heads": args.n_heads, "d_ff": args.d_ff, "n_layers": args.n_layers,
                "lr": args.lr, "weight_decay": args.weight_decay, "seed": args.seed,
@@ -164,8 +172,30 @@ def main(argv=None):
                "train_100_step": train_100, "heldout_95_step": heldout_95, "heldout_99_step": heldout_99,
                "steps": step, "final": metrics[-1] if metrics else None, "seconds": round(elapsed, 1),
                "svg": os.path.relpath(args.out)}
+    with open(stem + ".summary.json", "w") as f:
+        json.dump(summary, f, indent=1)
     print(json.dumps(summary))
     return summary
+
+
+def grokking_svg(metrics, train_100, heldout_95, title):
+    """Two rows of curves: log steps (the memorising phase, the first hundred steps, gets room) over
+    linear steps (the held-out climb, late in the run, gets room). Dashed lines mark the two moments;
+    their labels sit in the caption under the title, clear of the curves."""
+    marks = [("", s) for s in (train_100, heldout_95) if s is not None]
+    width, row_h, head = 960, 360, 58
+    rows = [curves_svg(metrics, log_x=log_x, marks=marks, width=width, height=row_h)
+            for log_x in (True, False)]
+    body = [text(width / 2, 24, title, 15, font_weight="bold")]
+    said = [f"training accuracy 100% at step {train_100}" if train_100 else "training accuracy never 100%",
+            f"held-out accuracy 95% at step {heldout_95}" if heldout_95 else "held-out accuracy never 95%"]
+    body.append(text(width / 2, 44, "dashed lines: " + "; ".join(said) + ". Top: log steps. Bottom: linear steps.",
+                     12, fill="#333"))
+    for i, svg in enumerate(rows):
+        inner = svg.split("?>", 1)[1].replace('id="clip-', f'id="clip{i}-').replace("url(#clip-", f"url(#clip{i}-")
+        inner = inner.replace("<svg ", f'<svg x="0" y="{head + i * row_h}" ', 1)
+        body.append(inner)
+    return svg_document(width, head + 2 * row_h, "\n".join(body) + "\n", title=title)
 
 
 def _title(args):

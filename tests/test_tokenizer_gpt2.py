@@ -28,7 +28,7 @@ def test_known_anchors(gpt2):
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_matches_reference_ids(gpt2, case):
-    ids = gpt2.encode(case["text"], allowed_special=case.get("allowed_special", ()))
+    ids = gpt2.encode(case["text"], allowed_special=case.get("allowed_special", set()), disallowed_special=())
     assert ids == case["ids"]
     assert gpt2.decode(ids) == case["text"]
 
@@ -43,10 +43,10 @@ def test_fixture_covers_the_issue_list():
 def test_cold_and_warm_cache_agree(gpt2):
     text = " ".join(case["text"] for case in CASES[:80])
     fresh = BPETokenizer.from_pretrained("gpt2")
-    cold = fresh.encode(text)
-    assert fresh.encode(text) == cold
+    cold = fresh.encode_ordinary(text)
+    assert fresh.encode_ordinary(text) == cold
     fresh.clear_cache()
-    assert fresh.encode(text) == cold == gpt2.encode(text)
+    assert fresh.encode_ordinary(text) == cold == gpt2.encode_ordinary(text)
 
 
 def test_word_cache_is_bounded(monkeypatch):
@@ -66,10 +66,13 @@ def test_case_sensitive_contractions(gpt2):
     assert words == ["I", "'", "M", " it", "'s", " IT", "'", "S"]
 
 
-def test_special_tokens_are_text_unless_allowed(gpt2):
+def test_special_tokens_need_permission(gpt2):
     text = "a<|endoftext|>b"
-    plain = gpt2.encode(text)
+    plain = gpt2.encode_ordinary(text)
     assert 50256 not in plain and gpt2.decode(plain) == text
+    assert gpt2.encode(text, disallowed_special=()) == plain
+    with pytest.raises(ValueError, match="'<|endoftext|>'"):
+        gpt2.encode(text)  # tiktoken's default: special-token text is an error
     assert gpt2.encode(text, allowed_special="all") == gpt2.encode("a") + [50256] + gpt2.encode("b")
     assert gpt2.encode(text, allowed_special={"<|endoftext|>"}) == gpt2.encode(text, allowed_special="all")
     assert gpt2.decode(gpt2.encode(text, allowed_special="all")) == text
@@ -107,7 +110,7 @@ def test_stream_decoder_holds_back_incomplete_characters(gpt2):
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_round_trip_any_text(gpt2, text):
-    assert gpt2.decode(gpt2.encode(text)) == text
+    assert gpt2.decode(gpt2.encode_ordinary(text)) == text
 
 
 @settings(max_examples=100, deadline=None)

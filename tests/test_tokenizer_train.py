@@ -147,3 +147,90 @@ def test_transformers_loads_trained_tokenizer(trained, tmp_path):
     hf = transformers.GPT2TokenizerFast.from_pretrained(str(tmp_path))
     for text in CORPUS.splitlines() + ["brand new words, 😀 and ünïcödé"]:
         assert hf.encode(text) == trained.encode(text)
+
+
+def test_train_from_a_path_or_texts_equals_from_the_string(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(CORPUS, encoding="utf-8")
+    from_text = BPETokenizer.train(CORPUS, 300)
+    assert BPETokenizer.train(path, 300).merges == from_text.merges
+    # Each text of an iterable is its own document; CORPUS repeats a paragraph that ends in "\n" and
+    # starts with a letter, so cutting between the repeats changes no word.
+    paragraph = CORPUS[:len(CORPUS) // 20]
+    assert BPETokenizer.train(iter([paragraph] * 20), 300).merges == from_text.merges
+    assert BPETokenizer.train([path], 300).merges == from_text.merges
+
+
+def test_train_from_a_file_read_in_small_parts(tmp_path, monkeypatch):
+    from transformer_np.tokenizer import stream
+
+    monkeypatch.setattr(stream, "PART_CHARS", 16)
+    path = tmp_path / "corpus.txt"
+    path.write_text(CORPUS, encoding="utf-8")
+    real_read_chunks = stream.read_chunks
+    monkeypatch.setattr(stream, "read_chunks", lambda p, progress=None: real_read_chunks(p, 7, progress))
+    assert BPETokenizer.train(path, 300).merges == BPETokenizer.train(CORPUS, 300).merges
+
+
+def test_no_merge_spans_a_special_token():
+    text = "ab<|endoftext|>ab<|endoftext|>" * 50
+    tokenizer = BPETokenizer.train(text, 300)
+    learned = [tokenizer.token_bytes[merged] for _, _, merged in tokenizer.merges]
+    assert learned == [b"ab"]  # "b<", "|e", ... never: the special token was cut out first
+    assert tokenizer.encode(text, allowed_special="all")[:2] == [256, tokenizer.eot_token]
+
+
+def test_training_reports_progress_on_long_runs(capsys, monkeypatch):
+    from transformer_np.tokenizer import stream
+
+    monkeypatch.setattr(stream.Progress, "__init__", _eager_progress_init(stream.Progress.__init__))
+    BPETokenizer.train(CORPUS, 300)
+    assert "training:" in capsys.readouterr().err
+    BPETokenizer.train(CORPUS, 300, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def _eager_progress_init(init):
+    def eager(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._next = 0.0  # report at once instead of after two seconds
+        self.every = 0.0
+    return eager
+
+
+def test_train_rejects_non_text_items():
+    with pytest.raises(TypeError, match="str or paths"):
+        BPETokenizer.train([b"bytes"], 300)
+
+
+# Random small vocabularies, including merges whose result has a *lower* rank than the merge that
+# uses it (never in GPT-2's files, possible by hand): the heap and the scan must agree on them too.
+@st.composite
+def merge_tables(draw):
+    num_merges = draw(st.integers(1, 12))
+    ranks, merged_ids = {}, []
+    for rank in range(num_merges):
+        pair = (draw(st.integers(0, 3 + rank)), draw(st.integers(0, 3 + rank)))
+        if pair not in ranks:
+            ranks[pair] = len(merged_ids)
+            merged_ids.append(draw(st.integers(0, 4 + num_merges)))
+    return ranks, merged_ids
+
+
+@settings(max_examples=300, deadline=None)
+@given(table=merge_tables(), ids=st.lists(st.integers(0, 6), min_size=2, max_size=80))
+def test_heap_and_scan_merge_identically(table, ids):
+    from transformer_np.tokenizer.bpe import _apply_merges_heap, _apply_merges_scan
+
+    ranks, merged_ids = table
+    assert _apply_merges_heap(list(ids), ranks, merged_ids) == _apply_merges_scan(list(ids), ranks, merged_ids)
+
+
+def test_long_words_use_the_heap_and_match_the_scan():
+    from transformer_np.tokenizer.bpe import LONG_WORD, _apply_merges_scan
+
+    gpt2 = BPETokenizer.from_pretrained("gpt2")
+    for word in ("x" * 3000, "ab" * 700, "=" * 999, "Supercalifragilistic" * 40):
+        ids = list(word.encode().translate(bytes(BYTE_TO_ID[b] for b in range(256))))
+        assert len(ids) > LONG_WORD
+        assert gpt2.encode(word) == _apply_merges_scan(ids, gpt2._merge_ranks, gpt2._merged_ids)

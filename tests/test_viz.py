@@ -275,6 +275,33 @@ def test_curves_empty_and_loss_only(tmp_path):
     assert len(series) == 1 and series[0].get("d").count("M") == 2    # the NaN breaks the line
 
 
+def test_curves_with_one_evaluation_draw_the_point(tmp_path):
+    one = [{"step": 250, "train_loss": 2.7, "heldout_loss": 2.4, "token_accuracy": 0.3}]
+    root = ET.parse(viz.write_curves_svg(tmp_path / "one.svg", one, title="text / lm: runs/x")).getroot()
+    points = {c.get("data-series"): c for c in root.iter(f"{SVG}circle") if c.get("class") == "point"}
+    assert set(points) == {"train_loss", "heldout_loss", "token_accuracy"}
+    frame = next(r for r in root.iter(f"{SVG}rect") if r.get("stroke") == "#444")
+    left, width = float(frame.get("x")), float(frame.get("width"))
+    assert left < float(points["heldout_loss"].get("cx")) < left + width        # inside the frame, not an edge
+    assert any(t.text == "text / lm: runs/x" for t in root.iter(f"{SVG}text"))
+
+
+def test_train_toy_curves_have_the_task_and_directory_as_title(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root_dir = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, str(root_dir / "train_toy.py"), "--task", "copy", "--length", "3",
+                        "--symbols", "5", "--d-model", "16", "--layers", "1", "--heads", "2", "--d-ff", "32",
+                        "--steps", "5", "--eval-every", "5", "--eval-size", "16", "--out", str(out)],
+                       capture_output=True, text=True, cwd=root_dir, timeout=120)
+    assert r.returncode == 0, r.stderr
+    svg = ET.parse(out / "curves.svg").getroot()
+    assert any(t.text == f"copy / lm: {out}" for t in svg.iter(f"{SVG}text"))
+    assert [c for c in svg.iter(f"{SVG}circle") if c.get("class") == "point"]    # the single evaluation
+
+
 def test_tick_helpers():
     assert nice_ticks(0, 1, 5) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert log_ticks(1, 10000) == [1, 10, 100, 1000, 10000]
@@ -373,6 +400,157 @@ def test_grokking_script_runs_and_draws(tmp_path, capsys):
                       "--eval-every", "5", "--out", str(out)])
     assert summary["steps"] == 30 and summary["split"] == "symmetric"
     root = ET.parse(out).getroot()
-    assert len([p for p in root.iter(f"{SVG}path") if p.get("class") == "series"]) == 4
+    # Two rows (log steps, linear steps) of two panels (loss, accuracy), each with train and held-out.
+    assert len([p for p in root.iter(f"{SVG}path") if p.get("class") == "series"]) == 8
     assert len((tmp_path / "g.jsonl").read_text().splitlines()) == 7     # step 1 and every 5th
+    assert json.loads((tmp_path / "g.summary.json").read_text())["steps"] == 30
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["p"] == 7
+    assert g.main(["--replot", "--out", str(out)])["steps"] == 30     # redraws from the saved files
+
+
+# ------------------------------------------------------------ labels of split characters, neuron view
+
+class _SplitEmojiTokenizer:
+    pieces = {0: b" \xf0\x9f\x91", 1: b"\x8d", 2: b"\xe2\x80", 3: b"\x8d", 4: b"\xe2", 5: b"ok"}
+
+    def decode_bytes(self, ids):
+        return b"".join(self.pieces[i] for i in ids)
+
+
+def test_token_labels_show_split_characters_as_characters():
+    tok = _SplitEmojiTokenizer()
+    assert viz.token_labels(tok, [0, 1, 5]) == ["\u2423\U0001f44d\u2026", "\u2026\U0001f44d", "ok"]
+    # A zero-width joiner split over two tokens: its code point, not an invisible label or raw bytes.
+    assert viz.token_labels(tok, [2, 3]) == ["U+200D\u2026", "\u2026U+200D"]
+    assert viz.token_labels(tok, [4, 5]) == ["\\xe2", "ok"]                 # a byte no character completes
+    assert viz.attention.joined_labels(viz.token_labels(tok, [0, 1, 5])) == "\u2423\U0001f44dok"
+
+
+def test_attention_page_title_and_note_for_a_long_prompt(tmp_path):
+    model = _tiny_lm()
+    ids = np.arange(1, 15) % 20
+    path = viz.attention_html_for_lm(model, ids, [f"t{i}" for i in range(14)], tmp_path / "a.html", max_tokens=10)
+    text = path.read_text(encoding="utf-8") if hasattr(path, "read_text") else open(path, encoding="utf-8").read()
+    assert "keeps only the last 10 of the 14 tokens" in text
+    root = ET.parse(path).getroot()
+    assert len(_cells(root)) == 2 * 3 * 10 * 10
+
+
+def test_neuron_view_data_reproduces_the_attention_weights(tmp_path):
+    """The page's stored queries and keys give back the heatmaps' weights: softmax(q.k / sqrt(d_k)) with
+    the causal mask; so the neuron view explains exactly the numbers the heatmaps show."""
+    model = _tiny_lm(n_heads=2)
+    ids = np.array([3, 1, 4, 1, 5, 9])
+    root = ET.parse(viz.attention_html_for_lm(model, ids, list("abcdef"), tmp_path / "n.html")).getroot()
+    panel = next(el for el in root.iter() if el.get("class") == "neuron-view")
+    data = json.loads(panel.get("data-vectors"))
+    q, k = np.array(data["q"]), np.array(data["k"])                      # (L, H, T, d_k)
+    assert q.shape == (2, 2, 6, 6) and k.shape == q.shape
+    scores = q @ k.swapaxes(-1, -2) / math.sqrt(6)
+    scores = np.where(np.tril(np.ones((6, 6), bool)), scores, -np.inf)
+    expected = np.exp(scores - scores.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    np.testing.assert_allclose(_grid(root, 2, 2, 6, 6), expected, atol=2e-3)
+
+
+def test_neuron_view_svg_rows_add_up_to_the_dot_products():
+    rng = np.random.default_rng(3)
+    q, k = rng.normal(size=(4, 8)), rng.normal(size=(5, 8))
+    root = ET.fromstring(viz.attention.neuron_view_svg(q, k, list("abcd"), list("vwxyz"), query=2))
+    rows = [g for g in root.iter(f"{SVG}g") if g.get("class") == "key"]
+    assert len(rows) == 5
+    for j, g in enumerate(rows):
+        products = [float(r.get("data-p")) for r in g.iter(f"{SVG}rect") if "data-p" in r.attrib]
+        np.testing.assert_allclose(products, q[2] * k[j], rtol=1e-3)
+        assert float(g.get("data-dot")) == pytest.approx(q[2] @ k[j], rel=1e-5)
+    weights = [float(g.get("data-weight")) for g in rows]
+    s = k @ q[2] / math.sqrt(8)
+    np.testing.assert_allclose(weights, np.exp(s) / np.exp(s).sum(), rtol=1e-4)
+
+
+def test_heatmap_and_matrix_have_a_labelled_colour_scale():
+    root = ET.fromstring(viz.heatmap_svg(np.eye(3), ["a", "b", "c"]))
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "attention weight" in texts and {"0", "0.5", "1"} <= set(texts)
+    root = ET.fromstring(viz.matrix_svg(np.array([[-2.0, 1.0]]), xlabel="channel", ylabel="position",
+                                        value_label="PE value"))
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert {"channel", "position", "PE value", "-2", "2"} <= set(texts)
+
+
+# ------------------------------------------------------------------------------------ diagrams
+
+def _texts(svg):
+    return [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")]
+
+
+def test_lm_diagram_has_the_models_shapes_on_its_arrows():
+    from transformer_np.viz import diagram
+    model = TransformerLM(vocab_size=65, d_model=48, n_heads=3, n_layers=2, d_ff=96, max_len=16, seed=0)
+    texts = _texts(diagram.lm_diagram_svg(model, seq_len=8))
+    assert texts.count("(B, 8, 48)") >= 8 and "(B, 8)" in texts and "(B, 8, 65)" in texts
+    assert any("\u00d7 2 decoder blocks" in t for t in texts)
+    assert any("3 heads of 16" in t for t in texts) and any("(B, 8, 96)" in t for t in texts)
+    assert texts.count("+") == 2                                        # two residual additions per block
+
+
+def test_block_and_encoder_decoder_diagrams():
+    from transformer_np.viz import diagram
+    block = ET.fromstring(diagram.decoder_block_svg(64, 4, 256, seq_len=10, pre_ln=False))
+    assert len([c for c in block.iter(f"{SVG}circle") if c.get("r") == str(diagram.ADD_R)]) == 2
+    model = Transformer(src_vocab_size=11, tgt_vocab_size=13, d_model=32, n_heads=4, n_layers=3, d_ff=64,
+                        max_len=12, seed=0)
+    texts = _texts(diagram.encoder_decoder_diagram_svg(model, src_len=7, tgt_len=9))
+    assert "(B, 7, 32)" in texts and "(B, 9, 13)" in texts
+    assert any("crossattention" in t and "(B, 4, 9, 7)" in t for t in texts)
+    assert any("\u00d7 3 encoder blocks" in t for t in texts) and any("\u00d7 3 decoder blocks" in t for t in texts)
+    with pytest.raises(TypeError):
+        diagram.lm_diagram_svg(object())
+
+
+def test_train_toy_attention_example_picks_the_held_out_example(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "train_toy.py"
+    common = [sys.executable, str(script), "--task", "reverse", "--length", "3", "--steps", "2", "--eval-every", "2",
+              "--eval-size", "4", "--d-model", "16", "--d-ff", "16", "--attention", str(tmp_path / "a.html")]
+    r = subprocess.run(common + ["--out", str(tmp_path / "run"), "--attention-example", "2"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    title = ET.parse(tmp_path / "a.html").getroot().find(".//{http://www.w3.org/1999/xhtml}title").text
+    assert "held-out example 2" in title
+    r = subprocess.run(common + ["--out", str(tmp_path / "run2"), "--attention-example", "4"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == \
+        "train_toy.py: error: --attention-example 4: choose 0..3 (the held-out set has 4 examples)"
+
+
+def test_gpt2_infer_attention_page_shows_emoji_as_characters(tmp_path):
+    """A byte-level tokenizer splits 👍 into 4 tokens: each label shows the character (… where it goes
+    on), and the page title is the prompt's text, not its repr (no literal \\u200d)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    fixtures = root / "tests" / "fixtures" / "gpt2_tiny"
+    if not (fixtures / "byte_tokenizer").is_dir():
+        pytest.skip("no byte-level tokenizer fixture")
+    model_dir = tmp_path / "tiny"
+    model_dir.mkdir()
+    for f in [fixtures / "hf_layout" / n for n in ("config.json", "model.safetensors")] + \
+             [fixtures / "byte_tokenizer" / n for n in ("vocab.json", "merges.txt")]:
+        shutil.copy(f, model_dir)
+    prompt = "hi \U0001f44d\u200d\U0001f44d"
+    r = subprocess.run([sys.executable, str(root / "gpt2_infer.py"), "--model", str(model_dir), "-p", prompt, "-n", "2",
+                        "--temperature", "0", "--attention", str(tmp_path / "a.html")], capture_output=True,
+                       text=True, timeout=120, cwd=root)
+    assert r.returncode == 0, r.stderr
+    page = ET.parse(tmp_path / "a.html").getroot()
+    title = page.find(".//{http://www.w3.org/1999/xhtml}title").text
+    assert prompt in title and "\\u200d" not in title
+    labels = json.loads(next(el for el in page.iter() if el.get("class") == "labels").get("data-q"))
+    thumb = ["\U0001f44d\u2026", "\u2026\U0001f44d\u2026", "\u2026\U0001f44d\u2026", "\u2026\U0001f44d"]
+    assert labels[:3] == ["h", "i", "\u2423"] and labels[3:7] == thumb and labels[10:] == thumb
+    assert labels[7:10] == ["U+200D\u2026", "\u2026U+200D\u2026", "\u2026U+200D"]        # the joiner's 3 bytes

@@ -20,6 +20,10 @@ The same weights are written in four layouts, and reference outputs are saved:
   gradients of every parameter; half-precision references are computed in
   float32 by transformers on the *dequantised* weights of that file.
 - ``meta.json``    config, seed, library versions and the greedy margins.
+- ``byte_tokenizer/`` vocab.json + merges.txt of a byte-level BPE with GPT-2's
+  first 256 tokens and no merges (the tiny model's 256 ids), for stop strings.
+- ``generation.npz`` transformers' greedy ``generate`` for a left-padded batch
+  (attention_mask), with ``repetition_penalty``, and with ``stop_strings``.
 """
 
 from __future__ import annotations
@@ -133,6 +137,62 @@ def reference_outputs(model: GPT2LMHeadModel, input_ids: torch.Tensor) -> dict:
     return {"logits": logits.numpy(), "greedy_ids": generated.numpy(), "min_margin": margins}
 
 
+PAD_LENGTHS = (12, 7, 4)  # real tokens per row of the left-padded batch
+REPETITION_PENALTY = 1.3
+
+
+def write_byte_tokenizer(directory: Path):
+    """GPT-2's first 256 tokens (one per byte, in GPT-2's byte-alphabet order) and no merges."""
+    from transformers import GPT2Tokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    directory.mkdir(parents=True)
+    vocab = {char: i for i, char in enumerate(bytes_to_unicode().values())}
+    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False) + "\n", encoding="utf-8")
+    (directory / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    return GPT2Tokenizer.from_pretrained(str(directory))
+
+
+def greedy(model: GPT2LMHeadModel, input_ids, **kwargs):
+    with torch.no_grad():
+        return model.generate(input_ids, max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=0,
+                              eos_token_id=None, **kwargs).numpy()
+
+
+def pick_stop_string(tokenizer, new_ids) -> str:
+    """Two consecutive generated printable-ASCII tokens from the middle of a continuation: a stop string
+    that really ends generation early (found only where it first occurs)."""
+    for start in range(2, len(new_ids) - 2):
+        text = tokenizer.decode(new_ids[start:start + 2].tolist())
+        if text.isascii() and text.isprintable() and len(text) == 2:
+            return text
+    raise SystemExit("no ASCII pair in the continuation for a stop string; try another --seed")
+
+
+def generation_references(model: GPT2LMHeadModel, input_ids: torch.Tensor, out: Path) -> dict:
+    """Left padding, repetition penalty and stop strings, each as transformers' greedy generate gives it."""
+    width = max(PAD_LENGTHS)
+    padded = torch.zeros((len(PAD_LENGTHS), width), dtype=torch.long)
+    mask = torch.zeros_like(padded)
+    for row, length in enumerate(PAD_LENGTHS):
+        padded[row, width - length:] = input_ids[row % len(input_ids), :length]
+        mask[row, width - length:] = 1
+    tokenizer = write_byte_tokenizer(out / "byte_tokenizer")
+    plain = greedy(model, input_ids, attention_mask=torch.ones_like(input_ids))
+    stop = pick_stop_string(tokenizer, plain[0, PROMPT_LEN:])
+    return {
+        "padded_input_ids": padded.numpy(), "padded_attention_mask": mask.numpy(),
+        "padded_greedy_ids": greedy(model, padded, attention_mask=mask),
+        "repetition_penalty": np.float32(REPETITION_PENALTY),
+        "penalty_greedy_ids": greedy(model, input_ids, attention_mask=torch.ones_like(input_ids),
+                                     repetition_penalty=REPETITION_PENALTY),
+        "stop_string": np.array(stop),
+        # One row: with eos_token_id=None transformers does not pad a finished row, it waits for all.
+        "stop_greedy_ids": greedy(model, input_ids[:1], attention_mask=torch.ones_like(input_ids[:1]),
+                                  stop_strings=[stop], tokenizer=tokenizer),
+    }
+
+
 def save_layout(directory: Path, config_file: Path, tensors: dict, dtype: torch.dtype | None) -> None:
     directory.mkdir(parents=True)
     shutil.copyfile(config_file, directory / "config.json")
@@ -200,6 +260,9 @@ def main() -> None:
         key = name[len(PREFIX):] if name.startswith(PREFIX) else name
         reference["grad/" + key] = param.grad.numpy().astype(np.float32)
     np.savez_compressed(out / "reference.npz", **reference)
+    model.eval()
+    generation = generation_references(model, input_ids, out)
+    np.savez_compressed(out / "generation.npz", **generation)
 
     meta = {
         "config": CONFIG,

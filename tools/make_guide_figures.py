@@ -55,7 +55,8 @@ def toy_run(out_dir, **overrides):
 def static_figures():
     viz.write_text(os.path.join(FIG, "sinusoidal.svg"), viz.matrix_svg(
         sinusoidal_table(64, 64), title="Sinusoidal positions: PE[pos, 2i] = sin(pos / 10000^(2i/d)), "
-        "PE[pos, 2i+1] = cos(...)", xlabel="channel (d_model = 64)", ylabel="position"))
+        "PE[pos, 2i+1] = cos(...)", xlabel="channel i of the position vector (d_model = 64)",
+        ylabel="position in the sequence", value_label="PE[pos, i]"))
 
     tokens = ["<s>", "the", "\u2423cat", "\u2423sat", "\u2423on", "\u2423it"]
     mask = causal_mask(len(tokens), len(tokens)).astype(float)
@@ -125,10 +126,11 @@ def _mirror_score(a, sep):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--static-only", action="store_true", help="only the figures that need no training")
     args = ap.parse_args(argv)
     os.makedirs(FIG, exist_ok=True)
     static_figures()
-    summary = trained_figures(args.quick)
+    summary = {} if args.static_only else trained_figures(args.quick)
     print(json.dumps(summary, default=float))
 
 

@@ -11,7 +11,26 @@ import numpy as np
 
 from .core import Module, check_float_dtype
 from .init import make_rng
-from .layers import Dropout, FeedForward, LayerNorm, MultiHeadAttention
+from .layers import Dropout, FeedForward, LayerNorm, MultiHeadAttention, RMSNorm, SwiGLU
+
+NORMS = ("layernorm", "rmsnorm")
+FFNS = ("mlp", "swiglu")
+
+
+def make_norm(norm, d_model, eps, dtype):
+    """The block's normalisation: "layernorm" (GPT-2, BERT) or "rmsnorm" (Llama)."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    return (LayerNorm if norm == "layernorm" else RMSNorm)(d_model, eps, dtype)
+
+
+def make_ffn(ffn, d_model, d_ff, activation, bias, dtype, rng, proj_init_std):
+    """The block's feed-forward: "mlp" (act(x W_fc) W_proj, GPT-2) or "swiglu" (Llama's gated one)."""
+    if ffn not in FFNS:
+        raise ValueError(f"ffn must be one of {FFNS}, got {ffn!r}")
+    if ffn == "swiglu":
+        return SwiGLU(d_model, d_ff, bias, dtype, rng, proj_init_std=proj_init_std)
+    return FeedForward(d_model, d_ff, activation, 0.0, dtype, rng, proj_init_std=proj_init_std, bias=bias)
 
 
 class ResidualSublayer(Module):
@@ -72,15 +91,19 @@ class DecoderBlock(Module):
     """Causal self-attention (position t sees positions <= t), optional cross-attention over the encoder
     output, then feed-forward; each a residual sub-layer.  x (B, T, C) -> (B, T, C).
 
-    Without cross-attention this is a GPT-2 block (`ln_1`, `attn`, `ln_2`, `mlp`).
+    Without cross-attention this is a GPT-2 block (`ln_1`, `attn`, `ln_2`, `mlp`). The Llama block is the
+    same block configured: norm="rmsnorm", ffn="swiglu", bias=False, n_kv_heads < n_heads (grouped-query
+    attention), separate_qkv=True (q_proj, k_proj, v_proj, o_proj) and a shared RotaryEmbedding `rotary`.
     Backward returns dX, or (dX, dContext) with cross-attention.
     """
 
     def __init__(self, d_model, n_heads, d_ff, dropout=0.0, pre_ln=True, cross_attention=False,
-                 activation="gelu", ln_eps=1e-5, dtype=np.float32, rng=None, proj_init_std=0.02):
+                 activation="gelu", ln_eps=1e-5, dtype=np.float32, rng=None, proj_init_std=0.02, *,
+                 norm="layernorm", ffn="mlp", bias=True, n_kv_heads=None, rotary=None, separate_qkv=False):
         rng = make_rng(rng)
-        self.ln_1 = LayerNorm(d_model, ln_eps, dtype)
-        self.attn = MultiHeadAttention(d_model, n_heads, dtype=dtype, rng=rng, proj_init_std=proj_init_std)
+        self.ln_1 = make_norm(norm, d_model, ln_eps, dtype)
+        self.attn = MultiHeadAttention(d_model, n_heads, bias=bias, dtype=dtype, rng=rng, proj_init_std=proj_init_std,
+                                       n_kv_heads=n_kv_heads, rotary=rotary, separate_qkv=separate_qkv)
         self.attn_dropout = Dropout(dropout, rng)     # public, so train()/eval() reach it
         self._attn_path = ResidualSublayer(self.ln_1, self.attn, self.attn_dropout, pre_ln)
         self.cross_attention = cross_attention
@@ -91,8 +114,8 @@ class DecoderBlock(Module):
             self.cross_dropout = Dropout(dropout, rng)
             self._cross_path = ResidualSublayer(self.ln_cross_attn, self.crossattention, self.cross_dropout,
                                                 pre_ln)
-        self.ln_2 = LayerNorm(d_model, ln_eps, dtype)
-        self.mlp = FeedForward(d_model, d_ff, activation, 0.0, dtype, rng, proj_init_std=proj_init_std)
+        self.ln_2 = make_norm(norm, d_model, ln_eps, dtype)
+        self.mlp = make_ffn(ffn, d_model, d_ff, activation, bias, dtype, rng, proj_init_std)
         self.mlp_dropout = Dropout(dropout, rng)
         self._mlp_path = ResidualSublayer(self.ln_2, self.mlp, self.mlp_dropout, pre_ln)
 
@@ -143,16 +166,19 @@ class Decoder(Module):
     `caches` is one KVCache per block for incremental decoding.
     backward returns dX, or (dX, dContext) with cross-attention (the context feeds every block, so its
     gradient is the sum over blocks).
+    `block_options` (norm, ffn, bias, n_kv_heads, rotary, separate_qkv) configure every DecoderBlock;
+    `norm` also picks ln_f.
     """
 
     def __init__(self, n_layers, d_model, n_heads, d_ff, dropout=0.0, pre_ln=True, cross_attention=False,
-                 activation="gelu", ln_eps=1e-5, dtype=np.float32, rng=None):
+                 activation="gelu", ln_eps=1e-5, dtype=np.float32, rng=None, **block_options):
         check_float_dtype(dtype)
         rng = make_rng(rng)
         proj_std = 0.02 / (2 * n_layers) ** 0.5
         self.h = [DecoderBlock(d_model, n_heads, d_ff, dropout, pre_ln, cross_attention, activation, ln_eps,
-                               dtype, rng, proj_std) for _ in range(n_layers)]
-        self.ln_f = LayerNorm(d_model, ln_eps, dtype) if pre_ln else None
+                               dtype, rng, proj_std, **block_options) for _ in range(n_layers)]
+        norm = block_options.get("norm", "layernorm")
+        self.ln_f = make_norm(norm, d_model, ln_eps, dtype) if pre_ln else None
         self.cross_attention = cross_attention
 
     def forward(self, x, context=None, context_padding_mask=None, caches=None, keep_activations=True):

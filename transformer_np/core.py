@@ -157,6 +157,18 @@ class Module:
     def num_parameters(self):
         return sum(p.size for p in self.parameters())
 
+    def summary(self, depth=None):
+        """Print the layer tree: every parameter's shape, parameter counts per module and in total
+        (`depth` limits the levels shown). `print(model)` prints the same table."""
+        print(self.summary_text(depth))
+
+    def summary_text(self, depth=None):
+        from .summary import module_summary      # the table's layout lives with its own docs
+        return module_summary(self, depth)
+
+    def __repr__(self):
+        return self.summary_text()
+
     def zero_grad(self):
         for p in self.parameters():
             p.grad = np.zeros(p.data.shape, dtype=p.data.dtype)

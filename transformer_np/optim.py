@@ -28,13 +28,26 @@ class Optimizer:
         self.lr = float(lr)
         self.state = {}                        # id(param) -> per-parameter arrays
         self.step_count = 0
+        self._scratch = {}                     # (shape, dtype) -> a work array the updates reuse
+
+    def scratch(self, like):
+        """A work array shaped like `like`, shared by same-shaped parameters: the update's temporaries
+        go there instead of into fresh arrays (a new multi-megabyte array costs page faults)."""
+        key = (like.shape, like.dtype)
+        if key not in self._scratch:
+            self._scratch[key] = np.empty_like(like)
+        return self._scratch[key]
 
     def parameters(self):
         return [p for g in self.groups for p in g["params"]]
 
     def zero_grad(self):
+        """Zero every gradient in place (no new arrays: the layers add into them)."""
         for p in self.parameters():
-            p.grad = np.zeros(p.data.shape, dtype=p.data.dtype)
+            if p.grad.shape == p.data.shape and p.grad.dtype == p.data.dtype:
+                p.grad.fill(0)
+            else:
+                p.grad = np.zeros(p.data.shape, dtype=p.data.dtype)
 
     def step(self):
         self.step_count += 1
@@ -91,17 +104,25 @@ class Adam(Optimizer):
         if weight_decay and not self.decoupled:
             g = g + weight_decay * p.data
         state = self.state.setdefault(id(p), {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)})
-        m, v = state["m"], state["v"]
+        m, v, work = state["m"], state["v"], self.scratch(p.data)
+        # The same formulas, in place: every pass writes into m, v, the weights or one reused work array.
         m *= self.beta1
-        m += (1.0 - self.beta1) * g
+        m += np.multiply(g, 1.0 - self.beta1, out=work)                 # m = b1 m + (1 - b1) g
         v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
+        np.multiply(g, g, out=work)
+        work *= 1.0 - self.beta2
+        v += work                                                       # v = b2 v + (1 - b2) g^2
         t = self.step_count
         m_hat_scale = 1.0 / (1.0 - self.beta1 ** t)
         v_hat_scale = 1.0 / (1.0 - self.beta2 ** t)
         if weight_decay and self.decoupled:
-            p.data -= (self.lr * weight_decay) * p.data
-        p.data -= (self.lr * m_hat_scale) * m / (np.sqrt(v * v_hat_scale) + self.eps)
+            p.data *= 1.0 - self.lr * weight_decay                      # w -= lr wd w
+        np.sqrt(v, out=work)
+        work *= math.sqrt(v_hat_scale)                                  # sqrt(v^) = sqrt(v) sqrt(1 / (1 - b2^t))
+        work += self.eps
+        np.divide(m, work, out=work)
+        work *= self.lr * m_hat_scale
+        p.data -= work                                                  # w -= lr m^ / (sqrt(v^) + eps)
 
 
 class AdamW(Adam):
@@ -118,7 +139,9 @@ def clip_grad_norm(params, max_norm):
     """Scale all gradients by min(1, max_norm / ||g||) where ||g|| is the norm of all of them together.
     Returns the norm before clipping (worth logging: spikes show instability)."""
     params = list(params)
-    total = math.sqrt(sum(float(np.sum(p.grad.astype(np.float64) ** 2)) for p in params))
+    # vdot: one pass, no squared copy (float64 gradients accumulate in float64, float32 ones in float32,
+    # whose rounding is far below what matters for a clipping threshold).
+    total = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
     if total > max_norm > 0:
         scale = max_norm / (total + 1e-6)
         for p in params:

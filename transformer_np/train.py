@@ -23,11 +23,12 @@ import numpy as np
 
 from .io.safetensors import load_safetensors, save_safetensors
 from .losses import CrossEntropyLoss, accuracy
+from .models.hf_layout import hf_config, hf_tensors, our_state_dict
 from .optim import AdamW, clip_grad_norm, decay_groups, warmup_cosine
 # What to train (configuration, defaults, task and model builders) lives in train_setup.py; its public
 # names are importable from here too, so `from transformer_np.train import Trainer, TrainConfig` works.
 from .train_setup import (TrainConfig, TrainingError, build_model, build_task, default_arch,  # noqa: F401
-                          defaults_for)
+                          defaults_for, init_model)
 
 
 class Diverged(Exception):
@@ -101,6 +102,19 @@ def has_checkpoint(out):
     return (Path(out) / "trainer_state.json").is_file()
 
 
+def run_config(out):
+    """The saved run description {"train": TrainConfig fields, "task": ..., ...}: run_config.json (text runs,
+    whose config.json is Hugging Face's) or config.json (toy runs, and text runs saved before)."""
+    out = Path(out)
+    path = out / "run_config.json" if (out / "run_config.json").is_file() else out / "config.json"
+    return json.loads(path.read_text())
+
+
+# Every file a run writes in --out (what --overwrite removes first).
+RUN_FILES = ("model.safetensors", "optimizer.safetensors", "config.json", "run_config.json", "trainer_state.json",
+             "metrics.jsonl", "curves.svg", "vocab.json", "merges.txt")
+
+
 # --------------------------------------------------------------------------------------------- trainer
 
 class Trainer:
@@ -120,16 +134,29 @@ class Trainer:
             raise TrainingError(f"--warmup must be >= 0, got {cfg.warmup}")
         if not 0.0 <= cfg.dropout < 1.0:
             raise TrainingError(f"--dropout must be in [0, 1), got {cfg.dropout}")
-        self.task = build_task(cfg)
-        self.model = build_model(cfg, self.task)
+        if cfg.grad_accum < 1 or cfg.batch_size % cfg.grad_accum:
+            raise TrainingError(f"--grad-accum {cfg.grad_accum} must divide --batch-size {cfg.batch_size}")
+        if cfg.init and cfg.task != "text":
+            raise TrainingError(f"--init is for --task text (fine-tuning GPT-2), not --task {cfg.task}")
+        init = init_model(cfg) if cfg.init else None
+        self.task = build_task(cfg, init)
+        self.model = init[0] if init else build_model(cfg, self.task)
+        if init:                      # record what the run really is: the checkpoint's sizes and tokenizer
+            k, where = self.model.config, Path(cfg.init)
+            cfg = self.cfg = dataclasses.replace(cfg, d_model=k["d_model"], n_layers=k["n_layers"],
+                                                 n_heads=k["n_heads"], d_ff=k["d_ff"], tokenizer="gpt2",
+                                                 init=str(where.resolve()) if where.is_dir() else cfg.init)
         self.named = dict(self.model.named_parameters())
-        self.opt = AdamW(decay_groups(self.named.items(), cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
+        self.opt = AdamW(decay_groups(self.named.items(), cfg.weight_decay), lr=cfg.lr,
+                         betas=(cfg.beta1, cfg.beta2))
         self.loss_fn = CrossEntropyLoss()
         self.data_rng = np.random.default_rng([cfg.seed, 1])
         self.heldout = self.task.heldout(cfg.arch, cfg.eval_size, cfg.eval_seed)
         self.out = Path(cfg.out)
         self.step, self.seconds, self.metrics, self.predictions = 0, 0.0, [], None
         self.stopped_reason = None
+        self.schedule_restart = None  # (step, lr): a cosine from lr there to the minimum at cfg.steps
+        self.notes = []               # things the user should know about this run (printed by train_toy.py)
         self._recent_losses = []      # training losses since the last evaluation
         self._recent_accuracies = []  # training-batch token accuracies since the last evaluation
         self._last_losses = []        # the last 20 training losses (final_loss is their mean)
@@ -138,22 +165,36 @@ class Trainer:
 
     # ---- checkpoint -----------------------------------------------------------------------------
     def save(self):
+        """Checkpoint atomically. Text runs: a Hugging Face GPT-2 directory (config.json, model.safetensors,
+        the tokenizer) with the trainer's files beside it (run_config.json, trainer_state.json,
+        optimizer.safetensors). Toy runs: config.json holds the model and run description."""
         self.out.mkdir(parents=True, exist_ok=True)
         meta = {"step": str(self.step)}
-        save_safetensors(self.out / "model.safetensors", self.model.state_dict(), meta)
+        run = {"model": type(self.model).__name__, "model_config": self.model.config, "dtype": "float32",
+               "task": self.task.spec, "train": dataclasses.asdict(self.cfg)}
+        if self.cfg.task == "text":
+            save_safetensors(self.out / "model.safetensors", hf_tensors(self.model), dict(meta, format="pt"))
+            tokenizer = self.task.tokenizer
+            extra = tokenizer.to_config() if self.task.is_char else {}
+            write_json_atomic(self.out / "config.json", dict(hf_config(self.model), **extra))
+            if not self.task.is_char and not getattr(self, "_tokenizer_saved", False):
+                tokenizer.save(self.out)
+                self._tokenizer_saved = True
+            write_json_atomic(self.out / "run_config.json", run)
+        else:
+            save_safetensors(self.out / "model.safetensors", self.model.state_dict(), meta)
+            write_json_atomic(self.out / "config.json", run)
         moments = {}
         for name, p in self.named.items():
             state = self.opt.state.get(id(p))
             if state:
                 moments[f"m.{name}"], moments[f"v.{name}"] = state["m"], state["v"]
         save_safetensors(self.out / "optimizer.safetensors", moments, meta)
-        write_json_atomic(self.out / "config.json", {
-            "model": type(self.model).__name__, "model_config": self.model.config, "dtype": "float32",
-            "task": self.task.spec, "train": dataclasses.asdict(self.cfg)})
         write_json_atomic(self.out / "trainer_state.json", {   # last: it marks the checkpoint complete
             "step": self.step, "seconds": self.seconds, "optimizer_step": self.opt.step_count,
             "data_rng": self.data_rng.bit_generator.state, "model_rng": self.model._rng.bit_generator.state,
-            "recent_losses": self._recent_losses, "recent_accuracies": self._recent_accuracies, "last_losses": self._last_losses, "stopped_reason": self.stopped_reason})
+            "recent_losses": self._recent_losses, "recent_accuracies": self._recent_accuracies, "last_losses": self._last_losses, "stopped_reason": self.stopped_reason,
+            "schedule_restart": self.schedule_restart})
 
     @classmethod
     def resume(cls, out, **overrides):
@@ -161,12 +202,41 @@ class Trainer:
         out = Path(out)
         if not has_checkpoint(out):
             raise TrainingError(f"--resume: no checkpoint in {out} (expected {out / 'trainer_state.json'})")
-        saved = json.loads((out / "config.json").read_text())
-        cfg = TrainConfig(**dict(saved["train"], out=str(out), **overrides))
-        return cls(cfg, _state=json.loads((out / "trainer_state.json").read_text()))
+        saved = run_config(out)["train"]
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        cfg = TrainConfig(**dict({k: v for k, v in saved.items() if k in fields}, out=str(out), **overrides))
+        trainer = cls(cfg, _state=json.loads((out / "trainer_state.json").read_text()))
+        if cfg.steps != saved["steps"]:
+            trainer.restart_schedule(saved["steps"])
+        return trainer
+
+    def lr_at(self, step):
+        """The learning rate of step `step` + 1: linear warm-up, then cosine decay to lr * min_lr_ratio at
+        cfg.steps; after a resume that changed --steps, a cosine from the rate then (see restart_schedule)."""
+        cfg, min_lr = self.cfg, self.cfg.lr * self.cfg.min_lr_ratio
+        if self.schedule_restart is None:
+            return warmup_cosine(step, cfg.lr, cfg.warmup, cfg.steps, min_lr)
+        start, start_lr = self.schedule_restart
+        return warmup_cosine(step - start, start_lr, 0, cfg.steps - start, min(min_lr, start_lr))
+
+    def restart_schedule(self, old_steps):
+        """--steps changed on resume: rather than jump to where the new total's cosine would be, continue
+        from the current learning rate and decay it (cosine) to the minimum over the remaining steps."""
+        new_steps, self.cfg = self.cfg.steps, dataclasses.replace(self.cfg, steps=old_steps)
+        current = self.lr_at(self.step)
+        self.cfg = dataclasses.replace(self.cfg, steps=new_steps)
+        if self.step < self.cfg.warmup and self.schedule_restart is None:
+            note = f"the warm-up continues, then the cosine decay runs to step {new_steps}"
+        else:
+            self.schedule_restart = (self.step, current)
+            note = (f"the learning rate continues from {current:.2e} at step {self.step} and decays (cosine) "
+                    f"to {self.lr_at(new_steps):.2e} at step {new_steps}, with no jump back up")
+        self.notes.append(f"--steps {new_steps} (the checkpoint's run had {old_steps}): {note}")
 
     def _load(self, state):
         weights = load_safetensors(self.out / "model.safetensors", copy=True)
+        if self.cfg.task == "text":
+            weights = our_state_dict(self.model, weights)   # Hugging Face's names -> ours
         moments = load_safetensors(self.out / "optimizer.safetensors", copy=True)
         self.model.load_state_dict(weights)
         for name, p in self.named.items():
@@ -178,6 +248,8 @@ class Trainer:
         self.model._rng.bit_generator.state = state["model_rng"]
         self._recent_losses, self._last_losses = list(state["recent_losses"]), list(state["last_losses"])
         self._recent_accuracies = list(state.get("recent_accuracies", []))
+        restart = state.get("schedule_restart")
+        self.schedule_restart = tuple(restart) if restart else None
         path = self.out / "metrics.jsonl"                       # forget evaluations after the checkpoint
         if path.exists():
             lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -186,20 +258,32 @@ class Trainer:
 
     # ---- training -------------------------------------------------------------------------------
     def train_step(self, batch):
+        """One update from `batch`. With grad_accum = N the batch runs as N micro-batches whose gradients
+        add up (each scaled by its share of the loss weight) to the whole batch's: the same update, with
+        the activations of only 1/N of the batch in memory at a time."""
         cfg = self.cfg
-        self.opt.lr = warmup_cosine(self.step, cfg.lr, cfg.warmup, cfg.steps, cfg.lr * cfg.min_lr_ratio)
-        self.model.zero_grad()
-        logits = forward(self.model, cfg.arch, batch)
-        loss = self.loss_fn.forward(logits, batch["targets"], batch["weights"])
-        if not math.isfinite(loss):
-            raise Diverged(f"loss is {loss} at step {self.step + 1}")
-        self.model.backward(self.loss_fn.backward())
+        self.opt.lr = self.lr_at(self.step)
+        self.opt.zero_grad()                          # every parameter of the model, zeroed in place
+        n, parts = len(batch["targets"]), cfg.grad_accum
+        total_weight = float(batch["weights"].sum())
+        loss = correct = 0.0
+        for i in range(0, n, n // parts):
+            part = batch if parts == 1 else {k: v[i:i + n // parts] for k, v in batch.items()}
+            share = float(part["weights"].sum()) / total_weight if parts > 1 else 1.0
+            logits = forward(self.model, cfg.arch, part)
+            part_loss = self.loss_fn.forward(logits, part["targets"], part["weights"])
+            if not math.isfinite(part_loss):
+                raise Diverged(f"loss is {part_loss} at step {self.step + 1}")
+            dlogits = self.loss_fn.backward()
+            self.model.backward(dlogits * share if parts > 1 else dlogits)
+            loss += part_loss * share
+            correct += accuracy(logits, part["targets"], part["weights"]) * share
         norm = clip_grad_norm(self.named.values(), cfg.clip) if cfg.clip > 0 else 0.0
         if not math.isfinite(norm):
             raise Diverged(f"gradient norm is {norm} at step {self.step + 1}")
         self.opt.step()
         self.step += 1
-        return loss, accuracy(logits, batch["targets"], batch["weights"])
+        return loss, correct
 
     def eval_now(self):
         metrics, self.predictions = evaluate(self.model, self.cfg.arch, self.heldout)

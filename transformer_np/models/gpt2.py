@@ -158,6 +158,32 @@ def gpt2_state_dict(tensors):
     return out
 
 
+def hf_config_from_lm(model):
+    """The complete config.json dict (GPT2Config's keys) of a TransformerLM in GPT-2's configuration: a GPT2
+    (its own config, updated) or a plain TransformerLM such as train_toy.py's text models."""
+    k = model.config
+    if not k["pre_ln"] or k["positional"] != "learned" or k["activation"] not in _ACTIVATION_NAMES:
+        raise ValueError("only a pre-LN TransformerLM with learned positions and a GELU/ReLU MLP has a GPT-2 "
+                         f"config (got pre_ln={k['pre_ln']}, positional={k['positional']!r}, "
+                         f"activation={k['activation']!r})")
+    p = float(k["dropout"])
+    config = dict(getattr(model, "gpt2_config", None) or full_config(resid_pdrop=p, embd_pdrop=p, attn_pdrop=p))
+    config.update(model_type="gpt2", architectures=["GPT2LMHeadModel"], vocab_size=k["vocab_size"],
+                  n_positions=k["max_len"], n_embd=k["d_model"], n_layer=k["n_layers"],
+                  n_head=k["n_heads"], n_inner=k["d_ff"] if k["d_ff"] != 4 * k["d_model"] else None,
+                  activation_function=_ACTIVATION_NAMES[k["activation"]], layer_norm_epsilon=k["ln_eps"],
+                  eos_token_id=k["eos_token_id"], tie_word_embeddings=True)
+    if config.get("bos_token_id") is not None and config["bos_token_id"] >= k["vocab_size"]:
+        config["bos_token_id"] = k["eos_token_id"]
+    config.pop("n_ctx", None)
+    return config
+
+
+def hf_tensors(model):
+    """The model's weights under Hugging Face's names (`transformer.` prefix; no lm_head.weight: tied)."""
+    return {_PREFIX + name: np.ascontiguousarray(p.data, dtype=np.float32) for name, p in model.named_parameters()}
+
+
 # ------------------------------------------------------------------------------------------- model
 
 class GPT2(TransformerLM):
@@ -180,15 +206,17 @@ class GPT2(TransformerLM):
         return cls(json.loads(Path(path).read_text()), **kwargs)
 
     @classmethod
-    def from_pretrained(cls, name_or_dir, progress=True):
+    def from_pretrained(cls, name_or_dir, progress=True, seed=None, **overrides):
         """Load a checkpoint directory (config.json + model.safetensors) or a released model name
         ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl": found in the Hugging Face cache or downloaded
-        by transformer_np.io.hub). Returns the model in eval mode (dropout off), computing in float32."""
+        by transformer_np.io.hub). Returns the model in eval mode (dropout off), computing in float32.
+        `overrides` replace config.json values that do not change the weights (e.g. resid_pdrop for
+        fine-tuning); `seed` seeds the dropout masks."""
         from ..io.hub import resolve_model_dir   # the download machinery is only needed here
         directory = resolve_model_dir(name_or_dir, progress=progress)
         config = json.loads((directory / "config.json").read_text())
         with skip_init():                     # no random weights: they would be overwritten at once
-            model = cls(config)
+            model = cls(config, seed=seed, **overrides)
         state = gpt2_state_dict(read_checkpoint(directory / "model.safetensors"))
         model.load_state_dict(state, strict=True)
         model.model_dir = directory
@@ -200,19 +228,8 @@ class GPT2(TransformerLM):
         `transformers.GPT2LMHeadModel.from_pretrained(directory)` loads it with the same logits."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        config = dict(self.gpt2_config)
-        k = self.config
-        config.update(model_type="gpt2", architectures=["GPT2LMHeadModel"], vocab_size=k["vocab_size"],
-                      n_positions=k["max_len"], n_embd=k["d_model"], n_layer=k["n_layers"],
-                      n_head=k["n_heads"], n_inner=k["d_ff"] if k["d_ff"] != 4 * k["d_model"] else None,
-                      activation_function=_ACTIVATION_NAMES[k["activation"]], layer_norm_epsilon=k["ln_eps"],
-                      eos_token_id=k["eos_token_id"], tie_word_embeddings=True)
-        if config.get("bos_token_id") is not None and config["bos_token_id"] >= k["vocab_size"]:
-            config["bos_token_id"] = k["eos_token_id"]
-        config.pop("n_ctx", None)
-        tensors = {_PREFIX + name: np.ascontiguousarray(p.data, dtype=np.float32)
-                   for name, p in self.named_parameters()}
-        save_safetensors(directory / "model.safetensors", tensors, metadata={"format": "pt"})
+        config = hf_config_from_lm(self)
+        save_safetensors(directory / "model.safetensors", hf_tensors(self), metadata={"format": "pt"})
         (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         if tokenizer is not None:
             tokenizer.save(directory)

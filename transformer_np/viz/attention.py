@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core import Module
 from ..layers.attention import MultiHeadAttention
-from .svg import attr, esc, heat_color, num, svg_document, write_text
+from .svg import attr, color_bar, diverging_color, esc, heat_color, num, svg_document, text, write_text
 
 # ------------------------------------------------------------------------------------------- capture
 
@@ -121,27 +121,75 @@ def readable(piece):
 def token_labels(tokenizer, ids):
     """Readable label for each token id.
 
-    tokenizer: a BPETokenizer (uses decode_bytes: the token's real bytes; a piece that is not valid
-    UTF-8 on its own, half of a multi-byte character, shows as \\xNN escapes), anything with a
-    `decode(list_of_ids)`, a sequence or dict id -> string (a toy task's vocabulary), or None (the ids).
+    tokenizer: a BPETokenizer (uses decode_bytes: the tokens' real bytes, read as one UTF-8 text so a
+    character split over several tokens, an emoji's 4 bytes say, shows as that character on each of its
+    tokens, with `…` on the side where the character goes on in the neighbouring token; a byte no
+    character completes shows as a \\xNN escape), anything with a `decode(list_of_ids)`, a sequence or
+    dict id -> string (a toy task's vocabulary), or None (the ids).
     """
     ids = [int(i) for i in np.asarray(ids).reshape(-1)]
-    labels = []
-    for i in ids:
-        if tokenizer is None:
-            piece = str(i)
-        elif hasattr(tokenizer, "decode_bytes"):
-            raw = tokenizer.decode_bytes([i])
-            try:
-                piece = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                piece = "".join(f"\\x{b:02x}" if b >= 0x80 else chr(b) for b in raw)
-        elif hasattr(tokenizer, "decode"):
-            piece = tokenizer.decode([i])
-        else:
-            piece = str(tokenizer[i])
-        labels.append(readable(piece) if piece else "\u2205")          # ∅ for an empty piece
+    if tokenizer is not None and hasattr(tokenizer, "decode_bytes"):
+        pieces = labels_from_bytes([tokenizer.decode_bytes([i]) for i in ids])
+    else:
+        pieces = [str(i) if tokenizer is None else
+                  tokenizer.decode([i]) if hasattr(tokenizer, "decode") else str(tokenizer[i]) for i in ids]
+    return [_visible(readable(piece)) if piece else "\u2205" for piece in pieces]     # ∅ for an empty piece
+
+
+def labels_from_bytes(pieces):
+    """Each token's text when the tokens' bytes are read together as UTF-8: [b"\xf0\x9f", b"\x91\x8d"]
+    -> ["👍…", "…👍"] (the thumbs-up emoji, split over two tokens). Bytes that no valid character
+    covers stay visible as \\xNN."""
+    data = b"".join(pieces)
+    chars = []                                # (start, end, text) for each character or stray byte
+    i = 0
+    while i < len(data):
+        lead = data[i]
+        n = 1 if lead < 0x80 else 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else \
+            4 if lead >> 3 == 0b11110 else 1
+        try:
+            chars.append((i, i + n, data[i:i + n].decode("utf-8")))
+        except UnicodeDecodeError:
+            n = 1
+            chars.append((i, i + 1, f"\\x{lead:02x}" if lead >= 0x80 else chr(lead)))
+        i += n
+    labels, start, c = [], 0, 0
+    for piece in pieces:
+        end = start + len(piece)
+        while c < len(chars) and chars[c][1] <= start:
+            c += 1
+        j, texts = c, []
+        while j < len(chars) and chars[j][0] < end:
+            texts.append(chars[j][2])
+            j += 1
+        label = "".join(texts)
+        if texts and chars[c][0] < start:
+            label = "\u2026" + label         # the character began in the previous token
+        if texts and chars[j - 1][1] > end:
+            label += "\u2026"                # ... and ends in the next one
+        labels.append(label)
+        start = end
     return labels
+
+
+def _visible(label):
+    """A label made only of invisible format characters (a zero-width joiner alone, U+200D) shows its
+    code point instead of nothing."""
+    import unicodedata
+    core = label.strip("\u2026")
+    if core and all(unicodedata.category(ch) in ("Cf", "Mn") for ch in core):
+        return label.replace(core, " ".join(f"U+{ord(ch):04X}" for ch in core))
+    return label
+
+
+def joined_labels(labels):
+    """The labels as one line of text (a page title): a character split over tokens appears once."""
+    out = []
+    for label in labels:
+        if label.startswith("\u2026") and out:
+            continue                          # the rest of a character already shown
+        out.append(label.rstrip("\u2026"))
+    return "".join(out)
 
 
 def _check_weights(weights, name="weights"):
@@ -172,7 +220,8 @@ def heatmap_svg(weights, q_labels, k_labels=None, title=None, cell=None, digits=
     label_w = 10 + 7 * min(24, max((len(s) for s in q_labels + k_labels), default=1))
     top = label_w + (30 if title else 10)
     left = label_w + 10
-    width, height = left + t_k * cell + 70, top + t_q * cell + 40
+    width = max(left + t_k * cell + 90, 8 * len(title or "") + 20, left + 280)   # room for title and footer
+    height = top + t_q * cell + 40
     out = []
     if title:
         out.append(f'<text x="{num(width / 2)}" y="20" font-size="14" text-anchor="middle" '
@@ -196,14 +245,9 @@ def heatmap_svg(weights, q_labels, k_labels=None, title=None, cell=None, digits=
                    f'transform="rotate(-60 {num(x)} {num(y)})" data-k="{k}">{esc(_short(s))}</text>')
     out.append(f'<text x="{left}" y="{num(top + t_q * cell + 16)}" font-size="10" fill="#666">'
                f'rows: queries (attending) \u2022 columns: keys (attended to)</text>')
-    # Colour bar.
-    bx = left + t_k * cell + 20
-    for i in range(10):
-        out.append(f'<rect x="{bx}" y="{num(top + i * 12)}" width="12" height="12" '
-                   f'fill="{heat_color(1 - i / 9)}"/>')
-    out.append(f'<text x="{bx + 16}" y="{num(top + 10)}" font-size="10">1</text>'
-               f'<text x="{bx + 16}" y="{num(top + 118)}" font-size="10">0</text>')
-    return svg_document(width, height, "\n".join(out) + "\n", title=title or "attention")
+    out.append(color_bar(left + t_k * cell + 14, top, max(120, min(t_q * cell, 240)), 0.0, 1.0, heat_color,
+                         "attention weight", ticks=[0, 0.25, 0.5, 0.75, 1]))
+    return svg_document(width, max(height, top + 260), "\n".join(out) + "\n", title=title or "attention")
 
 
 def write_attention_svg(path, weights, q_labels, k_labels=None, title=None):
@@ -215,12 +259,92 @@ def _short(s, n=24):
     return s if len(s) <= n else s[: n - 1] + "\u2026"
 
 
+# ---------------------------------------------------------------------------------- neuron view
+
+def query_key_vectors(model, kind="self", batch_index=0):
+    """[(q (H, T_q, d_k), k (H, T_k, d_k)) per attention layer] as the model's last forward left them
+    (ScaledDotProductAttention keeps Q and K for its backward). kind: "self", "cross" or "all"."""
+    out = []
+    for _, m in named_modules(model):
+        if not isinstance(m, MultiHeadAttention) or kind == "self" and m.cross or kind == "cross" and not m.cross:
+            continue
+        att = m.attention
+        if "q" not in vars(att):
+            raise ValueError("no saved queries and keys: run a forward first (generation releases them)")
+        q, k = m.head_queries_keys()                                   # per query head (grouped kv repeated)
+        out.append((np.asarray(q[batch_index]), np.asarray(k[batch_index])))
+    return out
+
+
+def neuron_view_svg(q, k, q_labels, k_labels=None, query=-1, weights=None, title=None, cell=None):
+    """Where one head's scores come from (bertviz's neuron view), for one query position:
+    the query vector q, then for each key j: its key vector k_j, the element-wise products q * k_j
+    (their sum is the dot product), q . k_j, the scaled score q . k_j / sqrt(d_k), and the softmax weight.
+    q (T_q, d_k) and k (T_k, d_k) are one head's queries and keys; weights (T_q, T_k) the head's
+    attention weights (masked keys show weight 0; computed from the scores without a mask if omitted)."""
+    q, k = np.asarray(q, dtype=np.float64), np.asarray(k, dtype=np.float64)
+    t_q, d = q.shape
+    t_k = k.shape[0]
+    q_labels = _check_labels(q_labels, t_q, "query")
+    k_labels = _check_labels(k_labels if k_labels is not None else q_labels, t_k, "key")
+    i = query % t_q
+    qi = q[i]
+    products = qi[None, :] * k                                         # (T_k, d_k)
+    dots = products.sum(axis=1)
+    scores = dots / d ** 0.5
+    if weights is None:
+        e = np.exp(scores - scores.max())
+        w = e / e.sum()
+    else:
+        w = _check_weights(weights)[i]
+    cell = cell or max(4, min(14, 320 // d))
+    label_w = 10 + 7 * min(16, max(len(s) for s in k_labels + [q_labels[i]]))
+    x_k, top, row = label_w + 10, 74 if title else 50, max(cell, 16)
+    x_p = x_k + max(d * cell, 150) + 24
+    x_num = x_p + max(d * cell, 150) + 20
+    width, height = max(x_num + 250, 620), top + (t_k + 1) * row + 40
+    vmax = float(max(np.abs(k).max(), np.abs(qi).max(), 1e-12))
+    pmax = float(np.abs(products).max()) or 1.0
+    out = []
+    if title:
+        out.append(text(width / 2, 20, title, 14, font_weight="bold"))
+    out.append(text(10, top - 30, f"query {i}: \u201c{q_labels[i]}\u201d", 12, "start", font_weight="bold"))
+    out.append(text(x_k, top - 8, f"key vectors k (d_k = {d})", 11, "start", fill="#555"))
+    out.append(text(x_p, top - 8, "q \u00d7 k per dimension", 11, "start", fill="#555"))
+    for x, head in ((x_num, "q\u00b7k"), (x_num + 60, "/\u221ad_k"), (x_num + 120, "softmax weight")):
+        out.append(text(x, top - 8, head, 11, "start", fill="#555"))
+
+    def strip(x0, y0, values, scale, kind):
+        for c, v in enumerate(values):
+            out.append(f'<rect x="{x0 + c * cell}" y="{num(y0)}" width="{cell}" height="{row - 3}" '
+                       f'fill="{diverging_color(v / scale)}" data-{kind}="{v:.4g}"/>')
+    y = top
+    out.append(text(x_k - 6, y + row / 2 + 1, "q", 12, "end", font_weight="bold"))
+    strip(x_k, y, qi, vmax, "q")
+    for j in range(t_k):
+        y = top + (j + 1) * row
+        out.append(f'<g class="key" data-key="{j}" data-dot="{dots[j]:.6g}" data-weight="{w[j]:.6g}">')
+        out.append(text(x_k - 6, y + row / 2 + 1, _short(k_labels[j], 16), 11, "end"))
+        strip(x_k, y, k[j], vmax, "k")
+        strip(x_p, y, products[j], pmax, "p")
+        out.append(text(x_num, y + row / 2 + 1, f"{dots[j]:.2f}", 11, "start", font_family="monospace"))
+        out.append(text(x_num + 60, y + row / 2 + 1, f"{scores[j]:.2f}", 11, "start", font_family="monospace"))
+        out.append(f'<rect x="{x_num + 120}" y="{num(y + 2)}" width="{num(90 * w[j])}" height="{row - 7}" '
+                   f'fill="#08306b"/>')
+        out.append(text(x_num + 215, y + row / 2 + 1, f"{w[j]:.3f}", 11, "start", font_family="monospace"))
+        out.append("</g>")
+    out.append(text(10, height - 14, "colours: blue negative, red positive (vectors on one scale, products on "
+                    "another); the products of a row add up to q\u00b7k", 10, "start", fill="#555"))
+    return svg_document(width, height, "\n".join(out) + "\n", title=title or "neuron view")
+
+
 # ------------------------------------------------------------------------------------ the HTML page
 
 CHECKED = ' checked="checked"'
 
-def _section_html(idx, name, q_labels, k_labels, layers, layer_names, digits):
-    """One group of layers sharing query/key tokens: token strips, lines view, grid of heatmaps."""
+def _section_html(idx, name, q_labels, k_labels, layers, layer_names, digits, vectors=None):
+    """One group of layers sharing query/key tokens: token strips, lines view, grid of heatmaps, and
+    with `vectors` ([(q (H, T_q, d_k), k (H, T_k, d_k)) per layer]) the neuron view."""
     n_layers = len(layers)
     n_heads = layers[0].shape[0]
     t_q, t_k = layers[0].shape[1:]
@@ -266,9 +390,32 @@ def _section_html(idx, name, q_labels, k_labels, layers, layer_names, digits):
             out.append(f'<rect class="rowhl" x="0" y="0" width="{t_k}" height="1" visibility="hidden"/>'
                        "</svg></td>")
         out.append("</tr>")
-    out.append("</table></div></div>")
+    out.append("</table>")
+    legend = color_bar(4, 8, 90, 0.0, 1.0, heat_color, "attention weight", ticks=[0, 0.5, 1])
+    out.append(f'<svg class="legend" xmlns="http://www.w3.org/2000/svg" width="80" height="110">{legend}</svg>')
+    out.append("</div></div>")
+    if vectors is not None:
+        out.append(_neuron_html(vectors, n_layers, n_heads))
     out.append("</section>")
     return "\n".join(out)
+
+
+def _neuron_html(vectors, n_layers, n_heads):
+    """The neuron view's data (every head's q and k, 4 significant digits) and its empty panel; the
+    page's script draws it for the selected layer, the first ticked head and the hovered query."""
+    if len(vectors) != n_layers:
+        raise ValueError(f"{len(vectors)} layers of query/key vectors for {n_layers} layers of weights")
+    data = {"q": [np.round(np.asarray(q, dtype=np.float64), 4).tolist() for q, _ in vectors],
+            "k": [np.round(np.asarray(k, dtype=np.float64), 4).tolist() for _, k in vectors]}
+    for q, k in vectors:
+        if np.shape(q)[0] != n_heads or np.shape(k)[0] != n_heads:
+            raise ValueError(f"query/key vectors must be (H={n_heads}, T, d_k), got {np.shape(q)} and {np.shape(k)}")
+    return ('<h3>Neuron view</h3><p class="hint">Where the scores come from, for the layer chosen above, the '
+            'first ticked head and the query token you hover (or click): the query vector q, each key '
+            'vector k, their products dimension by dimension (they add up to q\u00b7k), the scaled score and '
+            'the softmax weight. Blue is negative, red positive.</p>'
+            f'<div class="neuron-view" data-vectors={attr(json.dumps(data, separators=(",", ":")))}>'
+            '<svg class="neuron" xmlns="http://www.w3.org/2000/svg"></svg></div>')
 
 
 def attention_html(sections, title="Attention", note=None, digits=4):
@@ -278,6 +425,7 @@ def attention_html(sections, title="Attention", note=None, digits=4):
         k_labels   token labels of the keys (columns); default q_labels
         layers     [(H, T_q, T_k) per layer]
         layer_names  optional, default "layer 0", "layer 1", ...
+        vectors    optional [(q (H, T_q, d_k), k (H, T_k, d_k)) per layer]: adds the neuron view
     Self-contained (inline CSS and script, no network). Well-formed XML as well as HTML."""
     parts = []
     total_cells = 0
@@ -295,7 +443,8 @@ def attention_html(sections, title="Attention", note=None, digits=4):
         k_labels = _check_labels(sec.get("k_labels") or q_labels, shape[2], "key")
         names = sec.get("layer_names") or [f"layer {j}" for j in range(len(layers))]
         total_cells += len(layers) * shape[0] * shape[1] * shape[2]
-        parts.append(_section_html(i, sec.get("name", "attention"), q_labels, k_labels, layers, names, digits))
+        parts.append(_section_html(i, sec.get("name", "attention"), q_labels, k_labels, layers, names, digits,
+                                   sec.get("vectors")))
     if total_cells > 2_000_000:
         warnings.warn(f"attention page with {total_cells} heatmap cells will be large and slow; "
                       f"use fewer tokens", stacklevel=2)
@@ -311,12 +460,13 @@ def attention_html(sections, title="Attention", note=None, digits=4):
 
 
 def write_attention_html(path, tokens, attention_by_layer, title="Attention", key_tokens=None,
-                         layer_names=None, note=None):
+                         layer_names=None, note=None, vectors=None):
     """All heads of all layers for one sentence as one HTML file.
     tokens: labels of the T_q query positions; attention_by_layer: [(H, T_q, T_k) per layer];
-    key_tokens: labels of the keys when they differ (cross-attention)."""
+    key_tokens: labels of the keys when they differ (cross-attention); vectors: the layers' queries and
+    keys for the neuron view (see query_key_vectors)."""
     section = {"name": "attention", "q_labels": list(tokens), "k_labels": key_tokens,
-               "layers": list(attention_by_layer), "layer_names": layer_names}
+               "layers": list(attention_by_layer), "layer_names": layer_names, "vectors": vectors}
     return write_text(path, attention_html([section], title=title, note=note))
 
 
@@ -349,11 +499,12 @@ def attention_html_for_lm(model, ids, labels, path, title=None, max_tokens=32):
         raise ValueError(f"{len(labels)} labels for {len(ids)} tokens")
     note = None
     if max_tokens and len(ids) > max_tokens:
-        note = f"showing the last {max_tokens} of {len(ids)} tokens"
+        note = (f"This page keeps only the last {max_tokens} of the {len(ids)} tokens (the page grows with "
+                f"the square of the number of tokens; max_tokens={max_tokens}).")
         ids, labels = ids[-max_tokens:], labels[-max_tokens:]
     layers = _attention_of_one_forward(model, ids[None, :]).by_layer("self")
-    return write_attention_html(path, labels, layers, title=title or "Attention: " + "".join(labels),
-                                note=note)
+    return write_attention_html(path, labels, layers, title=title or "Attention: " + joined_labels(labels),
+                                note=note, vectors=query_key_vectors(model, "self"))
 
 
 def attention_html_for_seq2seq(model, src_ids, tgt_ids, src_labels, tgt_labels, path, title=None):
@@ -515,7 +666,37 @@ document.querySelectorAll("section.attn").forEach(function(sec){
         r.setAttribute("width",1);r.setAttribute("height",TQ);r.setAttribute("visibility","visible");}
       else r.setAttribute("visibility","hidden");});
   }
-  function setHover(hv){hover=hv;drawLines();highlightRows();
+  // Neuron view: q, each k, q*k per dimension, q.k, the scaled score and the weight, for one query.
+  var nv=sec.querySelector(".neuron-view"),nq=TQ-1,V=nv?JSON.parse(nv.dataset.vectors):null;
+  function div(v){v=Math.max(-1,Math.min(1,v));var e=v<0?[33,102,172]:[178,24,43],u=Math.abs(v);
+    return "rgb("+e.map(function(c){return Math.round(255+(c-255)*u);}).join(",")+")";}
+  function drawNeuron(){
+    if(!V)return;
+    var s=nv.querySelector("svg.neuron");while(s.firstChild)s.removeChild(s.firstChild);
+    var h=heads.length?heads[0]:0,q=V.q[layer][h][nq],K=V.k[layer][h],d=q.length;
+    var cell=Math.max(3,Math.min(12,Math.floor(300/d))),row=16,top=40,
+        lw=12+7*Math.min(16,Math.max.apply(null,kLab.map(function(x){return x.length;}))),
+        xk=lw,xp=xk+Math.max(d*cell,150)+20,xn=xp+Math.max(d*cell,150)+20;
+    var vmax=1e-12,pmax=1e-12,P=K.map(function(k){return k.map(function(v,c){
+      vmax=Math.max(vmax,Math.abs(v),Math.abs(q[c]));var p=v*q[c];pmax=Math.max(pmax,Math.abs(p));return p;});});
+    s.setAttribute("width",xn+230);s.setAttribute("height",top+(TK+1)*row+10);
+    el("text",{x:4,y:14,"font-size":"12","font-weight":"bold"},s).textContent=
+      "layer "+layer+", head "+h+", query "+nq+": \u201c"+qLab[nq]+"\u201d";
+    [[xk,"k (d_k = "+d+")"],[xp,"q \u00d7 k"],[xn,"q\u00b7k"],[xn+55,"/\u221ad_k"],[xn+110,"weight"]].forEach(
+      function(t){el("text",{x:t[0],y:top-6,"font-size":"11",fill:"#555"},s).textContent=t[1];});
+    function strip(x0,y0,vals,scale){vals.forEach(function(v,c){
+      el("rect",{x:x0+c*cell,y:y0,width:cell,height:row-3,fill:div(v/scale)},s);});}
+    el("text",{x:xk-6,y:top+12,"text-anchor":"end","font-size":"12","font-weight":"bold"},s).textContent="q";
+    strip(xk,top,q,vmax);
+    for(var j=0;j<TK;j++){var y=top+(j+1)*row,dot=P[j].reduce(function(a,b){return a+b;},0),wt=w(layer,h,nq,j);
+      el("text",{x:xk-6,y:y+12,"text-anchor":"end","font-size":"11"},s).textContent=kLab[j];
+      strip(xk,y,K[j],vmax);strip(xp,y,P[j],pmax);
+      el("text",{x:xn,y:y+12,"font-size":"11","font-family":"monospace"},s).textContent=dot.toFixed(2);
+      el("text",{x:xn+55,y:y+12,"font-size":"11","font-family":"monospace"},s).textContent=(dot/Math.sqrt(d)).toFixed(2);
+      el("rect",{x:xn+110,y:y+2,width:80*wt,height:row-7,fill:"#08306b"},s);
+      el("text",{x:xn+195,y:y+12,"font-size":"11","font-family":"monospace"},s).textContent=fmt(wt);}
+  }
+  function setHover(hv){hover=hv;if(hv&&hv.side==="q"){nq=hv.i;drawNeuron();}drawLines();highlightRows();
     if(hv){var txt=hv.side==="q"?"\u201c"+qLab[hv.i]+"\u201d attends to (layer "+layer+", heads "+heads.join(",")+"): ":
       "attending to \u201c"+kLab[hv.i]+"\u201d (layer "+layer+"): ";
       var parts=[],n=hv.side==="q"?TK:TQ;
@@ -526,21 +707,24 @@ document.querySelectorAll("section.attn").forEach(function(sec){
       h.classList.toggle("selected",+h.dataset.l===layer&&heads.indexOf(+h.dataset.h)>=0);});}
   var sel=sec.querySelector(".layer-select"),boxes=sec.querySelectorAll(".head-toggle");
   function readHeads(){heads=[];boxes.forEach(function(b){if(b.checked)heads.push(+b.value);});}
-  sel.addEventListener("change",function(){layer=+sel.value;drawLines();markSelected();});
-  boxes.forEach(function(b){b.addEventListener("change",function(){readHeads();drawLines();markSelected();});});
+  sel.addEventListener("change",function(){layer=+sel.value;drawLines();markSelected();drawNeuron();});
+  boxes.forEach(function(b){b.addEventListener("change",function(){readHeads();drawLines();markSelected();
+    drawNeuron();});});
   sec.querySelector(".all-heads").addEventListener("click",function(){boxes.forEach(function(b){b.checked=true;});
     readHeads();drawLines();markSelected();});
   sec.querySelector(".no-heads").addEventListener("click",function(){boxes.forEach(function(b){b.checked=false;});
     readHeads();drawLines();markSelected();});
   sec.querySelectorAll("svg.hm").forEach(function(h){
-    h.addEventListener("click",function(){layer=+h.dataset.l;sel.value=layer;
-      boxes.forEach(function(b){b.checked=(+b.value===+h.dataset.h);});readHeads();drawLines();markSelected();});});
+    h.addEventListener("click",function(ev){layer=+h.dataset.l;sel.value=layer;
+      if(ev.target.dataset&&ev.target.dataset.q!==undefined)nq=+ev.target.dataset.q;
+      boxes.forEach(function(b){b.checked=(+b.value===+h.dataset.h);});readHeads();drawLines();markSelected();
+      drawNeuron();});});
   sec.addEventListener("mouseover",function(ev){var r=ev.target;
     if(r.dataset&&r.dataset.w!==undefined){var d=r.dataset,p=r.parentNode.dataset;
       status.textContent="layer "+p.l+", head "+p.h+": \u201c"+qLab[+d.q]+"\u201d \u2192 \u201c"+kLab[+d.k]+"\u201d  "+fmt(+d.w);}});
   var size=Math.max(48,Math.min(140,Math.floor(900/Math.max(1,H))));
   sec.style.setProperty("--hm",size+"px");
-  drawLines();markSelected();
+  drawLines();markSelected();drawNeuron();
 });
 })();
 """

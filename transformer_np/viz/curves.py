@@ -100,6 +100,14 @@ class _Axis:
         return self.p0 + (v - self.lo) / (self.hi - self.lo) * (self.p1 - self.p0)
 
 
+def _line_style(key):
+    """Training lines wide and solid, the others narrower and dashed on top of them: when a train and a
+    held-out curve coincide (a model that generalises) both stay visible."""
+    if split_of(key) == "train":
+        return 'stroke-width="3"'
+    return 'stroke-width="1.7" stroke-dasharray="7 3"'
+
+
 def _panel(metrics, keys, box, x_range, log_x, ylabel, is_acc, color_of):
     """One plot: frame, ticks, grid, the lines, a legend. box = (left, top, width, height)."""
     left, top, width, height = box
@@ -159,8 +167,12 @@ def _panel(metrics, keys, box, x_range, log_x, ylabel, is_acc, color_of):
             d.append(f"{'L' if pen_down else 'M'}{num(xa(x))} {num(ya(y))}")
             pen_down = True
         out.append(f'<path class="series" data-series={attr(key)} data-points="{len(pts)}" '
-                   f'd="{" ".join(d) or "M0 0"}" fill="none" stroke="{color_of(key)}" stroke-width="1.8" '
+                   f'd="{" ".join(d) or "M0 0"}" fill="none" stroke="{color_of(key)}" {_line_style(key)} '
                    f'stroke-linejoin="round" clip-path="url(#{clip})"/>')
+        if len(d) == 1:                  # a single point (one evaluation so far): a line has no length
+            x, y = next((x, y) for x, y in pts if math.isfinite(y) and not (log_y and y <= 0))
+            out.append(f'<circle class="point" data-series={attr(key)} cx="{num(xa(x))}" cy="{num(ya(y))}" '
+                       f'r="3.5" fill="{color_of(key)}"/>')
     # Legend: in the corner of the frame that the lines cross least.
     texts = [f"{split_of(k)} {'accuracy' if is_acc else 'loss'}" for k in keys]
     box_w = 40 + 6.3 * max((len(t) for t in texts), default=0)
@@ -184,7 +196,7 @@ def _panel(metrics, keys, box, x_range, log_x, ylabel, is_acc, color_of):
     for i, key in enumerate(keys):
         y = ly + 16 * i
         out.append(f'<g class="legend-item"><line x1="{num(lx)}" y1="{num(y)}" x2="{num(lx + 22)}" '
-                   f'y2="{num(y)}" stroke="{color_of(key)}" stroke-width="2.5"/>'
+                   f'y2="{num(y)}" stroke="{color_of(key)}" {_line_style(key)}/>'
                    f'<text x="{num(lx + 28)}" y="{num(y + 4)}" font-size="11">{esc(split_of(key))} '
                    f'{esc("accuracy" if is_acc else "loss")}</text></g>')
     out.append("</g>")
@@ -203,8 +215,8 @@ def curves_svg(metrics, log_x=False, title=None, marks=None, width=960, height=3
     if log_x:
         # Start at 1 (the first step) and end a little past the last step.
         x_range = (1.0, max(x_range[1] * 1.08, 10.0))
-    elif x_range[1] <= x_range[0]:
-        x_range = (x_range[0], x_range[0] + 1)
+    elif x_range[1] <= x_range[0]:                    # one step so far: put it in the middle
+        x_range = (max(0.0, x_range[0] - 1), x_range[0] + 1)
 
     splits = []
     for k in loss_keys + acc_keys:

@@ -118,16 +118,23 @@ def diverging_color(v):
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def matrix_svg(matrix, title=None, xlabel="", ylabel="", diverging=True, cell=None, max_abs=None):
-    """Any 2-D array as an SVG heatmap (rows top to bottom), e.g. the sinusoidal position table.
-    diverging: blue-white-red around 0 scaled by max |value|; else white-to-blue over [0, max]."""
+def matrix_svg(matrix, title=None, xlabel="", ylabel="", diverging=True, cell=None, max_abs=None,
+               value_label="value", row_labels=None, col_labels=None, digits=None):
+    """Any 2-D array as an SVG heatmap (rows top to bottom), e.g. the sinusoidal position table, with
+    axis labels and a colour scale on the right (titled `value_label`).
+    diverging: blue-white-red around 0 scaled by max |value|; else white-to-blue over [0, max].
+    row_labels / col_labels: text per row / column instead of numeric ticks (small tables: tokens,
+    channels); digits: also write each value in its cell with that many decimals."""
     import numpy as np
     m = np.asarray(matrix, dtype=np.float64)
     rows, cols = m.shape
-    cell = cell or max(3, min(24, 640 // max(rows, cols)))
+    cell = cell or max(3, min(24 if digits is None else 44, 640 // max(rows, cols)))
     scale = max_abs or float(np.abs(m).max()) or 1.0
-    left, top = 56, 40 if title else 16
-    width, height = left + cols * cell + 20, top + rows * cell + 40
+    label_w = 7 * max((len(str(s)) for s in row_labels), default=0) if row_labels is not None else 0
+    left, top = 56 + label_w, 40 if title else 16
+    col_label_h = 7 * max((len(str(s)) for s in col_labels), default=0) if col_labels is not None else 0
+    top += int(col_label_h * 0.8)
+    width, height = max(left + cols * cell + 90, 7 * len(title or "") + 20), top + rows * cell + 40
     out = []
     if title:
         out.append(f'<text x="{num(width / 2)}" y="22" font-size="14" text-anchor="middle" '
@@ -140,15 +147,83 @@ def matrix_svg(matrix, title=None, xlabel="", ylabel="", diverging=True, cell=No
             out.append(f'<rect x="{left + c * cell}" y="{top + r * cell}" width="{cell}" height="{cell}" '
                        f'fill="{fill}" data-r="{r}" data-c="{c}" data-v="{m[r, c]:.4g}"/>')
     out.append("</g>")
-    for t in nice_ticks(0, rows - 1, 5):
-        out.append(f'<text x="{left - 4}" y="{num(top + (t + 0.5) * cell + 4)}" font-size="10" '
-                   f'text-anchor="end">{int(t)}</text>')
-    for t in nice_ticks(0, cols - 1, 6):
-        out.append(f'<text x="{num(left + (t + 0.5) * cell)}" y="{num(top + rows * cell + 14)}" '
-                   f'font-size="10" text-anchor="middle">{int(t)}</text>')
+    if digits is not None:
+        for r in range(rows):
+            for c in range(cols):
+                dark = abs(m[r, c]) / scale > 0.6
+                out.append(text(left + (c + 0.5) * cell, top + (r + 0.5) * cell + 3.5, f"{m[r, c]:.{digits}f}",
+                                9, fill="white" if dark else "#222"))
+    if row_labels is not None:
+        for r, s in enumerate(row_labels):
+            out.append(text(left - 4, top + (r + 0.5) * cell + 4, s, 10, "end"))
+    else:
+        for t in nice_ticks(0, rows - 1, 5):
+            out.append(text(left - 4, top + (t + 0.5) * cell + 4, int(t), 10, "end"))
+    if col_labels is not None:
+        for c, s in enumerate(col_labels):
+            x, y = left + (c + 0.5) * cell + 3, top - 4
+            out.append(text(x, y, s, 10, "start", transform=f"rotate(-60 {num(x)} {num(y)})"))
+    else:
+        for t in nice_ticks(0, cols - 1, 6):
+            out.append(text(left + (t + 0.5) * cell, top + rows * cell + 14, int(t), 10))
+    lo = -scale if diverging else 0.0
+    out.append(color_bar(left + cols * cell + 14, top, min(rows * cell, 240), lo, scale,
+                         (lambda v: diverging_color(v / scale)) if diverging else (lambda v: heat_color(v / scale)),
+                         value_label))
     out.append(f'<text x="{num(left + cols * cell / 2)}" y="{num(top + rows * cell + 32)}" font-size="12" '
                f'text-anchor="middle">{esc(xlabel)}</text>')
     cy = top + rows * cell / 2
     out.append(f'<text x="16" y="{num(cy)}" font-size="12" text-anchor="middle" '
                f'transform="rotate(-90 16 {num(cy)})">{esc(ylabel)}</text>')
     return svg_document(width, height, "\n".join(out) + "\n", title=title or "matrix")
+
+
+# ------------------------------------------------------------------------- shapes for diagrams
+
+ARROW_MARKER = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+                'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/>'
+                '</marker></defs>')
+
+
+def text(x, y, content, size=12, anchor="middle", **attrs):
+    """One <text> element; extra attributes as keyword arguments (fill="#555", font_weight="bold")."""
+    extra = "".join(f' {k.replace("_", "-")}={attr(v)}' for k, v in attrs.items())
+    return (f'<text x="{num(x)}" y="{num(y)}" font-size="{size}" text-anchor="{anchor}"{extra}>'
+            f'{esc(content)}</text>')
+
+
+def box(x, y, width, height, fill="#f2f2f2", stroke="#444", radius=6, dash=None, **attrs):
+    """A rounded rectangle (no text); dash="5 4" for a dashed outline."""
+    extra = "".join(f' {k.replace("_", "-")}={attr(v)}' for k, v in attrs.items())
+    dashing = f' stroke-dasharray="{dash}"' if dash else ""
+    return (f'<rect x="{num(x)}" y="{num(y)}" width="{num(width)}" height="{num(height)}" rx="{radius}" '
+            f'fill="{fill}" stroke="{stroke}"{dashing}{extra}/>')
+
+
+def arrow(points, stroke="#444", width=1.4):
+    """A polyline through [(x, y), ...] with an arrow head at the end (needs ARROW_MARKER in the document)."""
+    d = " ".join(f"{num(x)},{num(y)}" for x, y in points)
+    return (f'<polyline points="{d}" fill="none" stroke="{stroke}" stroke-width="{width}" '
+            f'marker-end="url(#arrow)"/>')
+
+
+def color_bar(x, y, height, lo, hi, color_of, label=None, width=12, steps=20, ticks=None):
+    """A vertical colour scale from hi (top) to lo (bottom) with tick labels on its right.
+    color_of(value) gives the colour; ticks default to round values between lo and hi."""
+    out = []
+    step_h = height / steps
+    for i in range(steps):
+        v = hi - (hi - lo) * (i + 0.5) / steps
+        out.append(f'<rect x="{num(x)}" y="{num(y + i * step_h)}" width="{width}" height="{num(step_h + 0.5)}" '
+                   f'fill="{color_of(v)}"/>')
+    out.append(f'<rect x="{num(x)}" y="{num(y)}" width="{width}" height="{num(height)}" fill="none" '
+               f'stroke="#888" stroke-width="0.5"/>')
+    for t in ticks if ticks is not None else nice_ticks(lo, hi, 4):
+        ty = y + (hi - t) / ((hi - lo) or 1) * height
+        out.append(f'<line x1="{num(x + width)}" y1="{num(ty)}" x2="{num(x + width + 3)}" y2="{num(ty)}" '
+                   f'stroke="#444" stroke-width="0.8"/>')
+        out.append(text(x + width + 5, ty + 3.5, tick_label(t), 10, "start"))
+    if label:
+        cx, cy = x + width + 34, y + height / 2
+        out.append(text(cx, cy, label, 11, "middle", transform=f"rotate(90 {num(cx)} {num(cy)})"))
+    return "\n".join(out)
