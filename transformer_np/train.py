@@ -286,7 +286,9 @@ class Trainer:
         return loss, correct
 
     def eval_now(self):
-        metrics, self.predictions = evaluate(self.model, self.cfg.arch, self.heldout)
+        # Text: 128 windows at a time (the activations of 512 windows of 64 tokens took ~1.5 GB).
+        chunk = 128 if self.cfg.task == "text" else 512
+        metrics, self.predictions = evaluate(self.model, self.cfg.arch, self.heldout, chunk=chunk)
         recent = self._recent_losses
         accs = self._recent_accuracies
         entry = {"step": self.step, "train_loss": sum(recent) / len(recent) if recent else None,
