@@ -311,6 +311,39 @@ for label, fn in (("with the cache", lambda: long_model.generate(ids_long, 20, t
     print(f"20 new tokens after a 200-token prompt, {label}: {time.perf_counter() - t0:.2f} s")
 
 # %% [markdown]
+# ## 3.5 From GPT-2 to Llama: the same stack, four parts swapped
+#
+# Llama, Mistral, Qwen and SmolLM are this decoder with RMSNorm for LayerNorm, rotary position
+# embeddings (RoPE) for the learned `wpe` table, a SwiGLU feed-forward, grouped-query attention (fewer
+# key/value heads than query heads), no biases and an untied output head. In the library they are
+# constructor options of the same `TransformerLM` (GUIDE section 12 explains each change):
+
+# %% stable
+gpt2_style = TransformerLM(vocab_size=65, d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=64, seed=0)
+llama_style = TransformerLM(vocab_size=65, d_model=64, n_heads=4, n_layers=2, d_ff=176, max_len=64, seed=0,
+                            norm="rmsnorm", ffn="swiglu", positional="rope", n_kv_heads=2, bias=False,
+                            tie_head=False)
+for name, m in (("GPT-2 style", gpt2_style), ("Llama style", llama_style)):
+    print(f"{name}: {sum(p.data.size for p in m.parameters()):,} parameters")
+print(llama_style.summary(depth=3))
+
+# %% [markdown]
+# RoPE rotates each query and key by an angle proportional to its position, so the score q_i . k_j
+# depends only on the distance i - j: the same pair of vectors placed at positions (5, 2) and (40, 37)
+# scores the same. The KV cache of grouped-query attention keeps only the 2 key/value heads:
+
+# %% stable
+from transformer_np.layers import RotaryEmbedding
+
+rope = RotaryEmbedding(head_dim=16, max_len=64)
+q, k = np.random.default_rng(0).standard_normal((2, 1, 1, 1, 16)).astype(np.float32)
+def score(i, j):
+    return float((rope.forward(q, start=i) * rope.forward(k, start=j)).sum())
+print(f"score at (5, 2): {score(5, 2):.4f}   at (40, 37): {score(40, 37):.4f}   at (5, 4): {score(5, 4):.4f}")
+cache = llama_style.new_caches(batch_size=1, length=64)[0]
+print("cached keys per block:", cache.keys.shape, "(batch, kv heads, positions, head dim)")
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. In 3.2, remove the division by sqrt(d_k) and look at the softmax weights. With d_k = 4 the change
@@ -342,4 +375,14 @@ for label, fn in (("with the cache", lambda: long_model.generate(ids_long, 20, t
 # only needs to find the key at a fixed offset from itself (the positions are in the embeddings), and
 # one head can do that. Check with the mirror score printed in 3.3. Sorting is harder for one layer:
 # the model must compare every token with the others and then pick one.
+# </details>
+#
+# 4. In 3.5, set `n_kv_heads=1` (multi-query attention). What happens to the parameter count and to the
+#    cached keys' shape?
+#
+# <details><summary>Answer</summary>
+#
+# The key and value projections shrink from 2 heads to 1 (each from 64 x 32 to 64 x 16 per block), so
+# the model loses 2 x 64 x 16 = 2,048 weights per block, and the cache holds (1, 1, 64, 16) keys: a
+# quarter of what 4 full heads would need. Every query head then reads the same keys and values.
 # </details>
