@@ -1,6 +1,6 @@
 """Benchmark: all-MiniLM-L6-v2 sentence embeddings per second, ours vs sentence-transformers. Prints JSON.
 
-    /work/devvenv/bin/python bench/bert_speed.py              # 1 and 2 threads, ours and PyTorch
+    .dev/bin/python bench/bert_speed.py              # 1 and 2 threads, ours and PyTorch
     python bench/bert_speed.py                                # ours only (no sentence-transformers here)
     python bench/bert_speed.py --threads 2 --rounds 5 --batches 4
 

@@ -1,7 +1,7 @@
 """Benchmark: GPT-2 encode throughput (cold cache), long words, batches, training. Prints JSON.
 
     python bench/bpe_speed.py [--megabytes 3] [--repeats 3]
-    /work/devvenv/bin/python bench/bpe_speed.py      # with tiktoken importable: adds the ratio to it
+    .dev/bin/python bench/bpe_speed.py      # with tiktoken importable: adds the ratio to it
 
 Compares, on the same generated text in the same run:
   * ours:     transformer_np.tokenizer.BPETokenizer.from_pretrained("gpt2")

@@ -1,7 +1,7 @@
 """Benchmark: GPT-2 (124M shape) KV-cached greedy decode, 128-token prefill, N samples, peak memory. Prints JSON.
 
     python bench/gpt2_speed.py                            # 2 threads, 3 alternating rounds, no PyTorch
-    /work/devvenv/bin/python bench/gpt2_speed.py          # an interpreter with torch + transformers adds PyTorch
+    .dev/bin/python bench/gpt2_speed.py          # an interpreter with torch + transformers adds PyTorch
     python bench/gpt2_speed.py --torch-python /path/to/python-with-torch --no-medium
 
 Random weights (speed does not depend on the values) of GPT-2's 124M shape, and of gpt2-medium's, are

@@ -2,8 +2,8 @@
 4 x 256 tokens: its time against a PyTorch eager twin, and the peak memory (RSS) of each.
 
     python bench/train_finetune.py                    # ours only
-    /work/devvenv/bin/python bench/train_finetune.py  # with PyTorch (same threads, same batch)
-    /work/devvenv/bin/python bench/train_finetune.py --threads 1 --rounds 5
+    .dev/bin/python bench/train_finetune.py  # with PyTorch (same threads, same batch)
+    .dev/bin/python bench/train_finetune.py --threads 1 --rounds 5
 
 A step is what `train_toy.py --task text --init gpt2` does: forward, cross-entropy, backward, clip to
 norm 1, AdamW. Three child processes (BLAS threads are fixed when NumPy is imported, and peak RSS is per

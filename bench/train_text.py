@@ -1,7 +1,7 @@
 """Benchmark: tokens/s of the character-level Shakespeare training step, ours vs a PyTorch eager twin.
 
     python bench/train_text.py                       # both sizes, 1 and 2 threads (torch: if importable)
-    /work/devvenv/bin/python bench/train_text.py     # with PyTorch
+    .dev/bin/python bench/train_text.py     # with PyTorch
     python bench/train_text.py --sizes baby --threads 2 --rounds 10
 
 Two sizes, both nanoGPT's Shakespeare-char recipes (vocabulary 65):

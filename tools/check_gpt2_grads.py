@@ -1,12 +1,12 @@
 """Dev-only: our handwritten GPT-2 gradients vs PyTorch autograd on the same random weights.
 
-Needs torch + transformers (e.g. /work/devenv/bin/python). In the spirit of llm.c's test_gpt2.c: a random
+Needs torch + transformers (e.g. .dev/bin/python). In the spirit of llm.c's test_gpt2.c: a random
 GPT2LMHeadModel is saved by transformers, loaded by GPT2.from_pretrained, both compute the next-token
 loss of the same random batch, and every parameter's gradient is compared; prints the worst error per
 tensor and exits 1 if any exceeds the tolerance.
 
-    /work/devenv/bin/python tools/check_gpt2_grads.py                 # small config, a few seconds
-    /work/devenv/bin/python tools/check_gpt2_grads.py --preset gpt2   # the 124M shape (random weights)
+    .dev/bin/python tools/check_gpt2_grads.py                 # small config, a few seconds
+    .dev/bin/python tools/check_gpt2_grads.py --preset gpt2   # the 124M shape (random weights)
 """
 import argparse
 import os

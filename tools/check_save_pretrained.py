@@ -1,8 +1,8 @@
 """Dev-only: a directory written by GPT2.save_pretrained loads in Hugging Face transformers with the same
 logits (and its tokenizer files in GPT2TokenizerFast with the same ids). Needs torch + transformers.
 
-    /work/devenv/bin/python tools/check_save_pretrained.py              # random small model
-    /work/devenv/bin/python tools/check_save_pretrained.py --dir DIR    # a saved directory, e.g. from
+    .dev/bin/python tools/check_save_pretrained.py              # random small model
+    .dev/bin/python tools/check_save_pretrained.py --dir DIR    # a saved directory, e.g. from
                                                                         # examples/save_tiny_gpt2.py
 """
 import argparse

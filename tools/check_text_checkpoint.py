@@ -1,7 +1,7 @@
 """Check that train_toy.py's text checkpoints load in Hugging Face transformers with our logits and ids.
 
-    /work/devvenv/bin/python tools/check_text_checkpoint.py            # trains three tiny runs, then checks
-    /work/devvenv/bin/python tools/check_text_checkpoint.py RUN_DIR    # checks an existing run
+    .dev/bin/python tools/check_text_checkpoint.py            # trains three tiny runs, then checks
+    .dev/bin/python tools/check_text_checkpoint.py RUN_DIR    # checks an existing run
 
 The four runs: characters (alphabet in config.json), a BPE learned from the text (vocab.json +
 merges.txt), GPT-2's tokenizer, and a fine-tune of the tiny GPT-2 fixture (--init). For each, GPT2LMHeadModel's logits on a

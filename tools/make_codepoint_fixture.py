@@ -1,6 +1,6 @@
 """Dev-only: tests/fixtures/gpt2_code_points.json, tiktoken's GPT-2 ids for every code point in 4 contexts.
 
-    /work/devvenv/bin/python tools/make_codepoint_fixture.py
+    .dev/bin/python tools/make_codepoint_fixture.py
 
 For each code point c in 0..0x10FFFF (surrogates excluded) and each context ("{c}", " {c}",
 "{c}'s", "a{c}1") we store tiktoken's ``encode_ordinary`` ids, built from the shipped GPT-2

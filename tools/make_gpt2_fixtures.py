@@ -3,7 +3,7 @@
 
 Needs torch + transformers + safetensors, which are NOT runtime dependencies:
 
-    /work/devenv/bin/python tools/make_gpt2_fixtures.py
+    .dev/bin/python tools/make_gpt2_fixtures.py
 
 A small random ``transformers.GPT2LMHeadModel`` is built from a fixed seed;
 its LayerNorm parameters and all biases are moved away from their init values

@@ -3,7 +3,7 @@
 
 Needs torch + transformers + tokenizers, which are NOT runtime dependencies:
 
-    /work/devvenv/bin/python tools/make_llama_fixtures.py
+    .dev/bin/python tools/make_llama_fixtures.py
 
 Two small random ``transformers.LlamaForCausalLM`` models (fixed seeds; RMSNorm gains moved away from 1
 so that a loader that drops them fails the tests), both with grouped-query attention:

@@ -2,8 +2,8 @@
 
 Run with the dev environment, which has tiktoken and transformers (no network needed):
 
-    /work/devvenv/bin/python tools/make_tokenizer_fixtures.py           # write the fixture
-    /work/devvenv/bin/python tools/make_tokenizer_fixtures.py --check   # also compare with ours
+    .dev/bin/python tools/make_tokenizer_fixtures.py           # write the fixture
+    .dev/bin/python tools/make_tokenizer_fixtures.py --check   # also compare with ours
 
 The references are fed the GPT-2 files shipped in transformer_np/tokenizer/gpt2:
 tiktoken (Rust, fancy-regex), transformers' GPT2TokenizerFast (Rust ``tokenizers``,

@@ -6,8 +6,8 @@ older (14.0 on 3.11) and the ``regex`` module newer (17.0), so we take the categ
 ``unicodedata2`` pinned to that version and check them against ``regex`` on every code point the
 two versions share:
 
-    /work/devvenv/bin/pip install unicodedata2==16.0.0
-    /work/devvenv/bin/python tools/make_unicode_tables.py
+    .dev/bin/pip install unicodedata2==16.0.0
+    .dev/bin/python tools/make_unicode_tables.py
 
 The output is about 3,400 runs ``(first code point, category)``; White_Space is small and stable,
 so it is written out too.
@@ -89,7 +89,7 @@ def main() -> None:
     try:
         import unicodedata2
     except ImportError:
-        raise SystemExit(f"needs unicodedata2=={UNICODE_VERSION}: /work/devvenv/bin/pip install "
+        raise SystemExit(f"needs unicodedata2=={UNICODE_VERSION}: .dev/bin/pip install "
                          f"unicodedata2=={UNICODE_VERSION}") from None
     if unicodedata2.unidata_version != UNICODE_VERSION:
         raise SystemExit(f"unicodedata2 has Unicode {unicodedata2.unidata_version}, need {UNICODE_VERSION}")
