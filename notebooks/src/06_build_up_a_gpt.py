@@ -264,14 +264,21 @@ show(table([[name, params, loss, seconds] for name, params, loss, seconds in res
 def bars_svg(results):
     """Held-out loss per stage as horizontal bars (drawn with the library's SVG helpers)."""
     from transformer_np.viz.svg import box, svg_document, text
-    top_loss = max(r[2] for r in results) * 1.05
+    losses = [r[2] for r in results]
+    # Bars start just below the best loss, not at 0: the stages differ by tenths of a nat, which bars
+    # from 0 would squeeze into their last few pixels. The axis line says where they start.
+    base = np.floor(min(losses) * 10 - 1) / 10
+    scale = 420 / (max(losses) - base)
     parts = [text(360, 24, f"held-out loss after {STEPS} steps (lower is better)", 14, font_weight="bold")]
     for i, (name, _, loss, _) in enumerate(results):
         y = 44 + i * 30
         parts.append(text(200, y + 16, name, 12, "end"))
-        parts.append(box(210, y, 420 * loss / top_loss, 22, fill="#0072B2", stroke="none", radius=2))
-        parts.append(text(216 + 420 * loss / top_loss, y + 16, f"{loss:.3f}", 12, "start"))
-    return svg_document(720, 60 + 30 * len(results), "\n".join(parts) + "\n", title="build-up")
+        parts.append(box(210, y, scale * (loss - base), 22, fill="#0072B2", stroke="none", radius=2))
+        parts.append(text(216 + scale * (loss - base), y + 16, f"{loss:.3f}", 12, "start"))
+    axis_y = 44 + 30 * len(results)
+    parts.append(f'<line x1="210" y1="40" x2="210" y2="{axis_y}" stroke="#444"/>')
+    parts.append(text(210, axis_y + 16, f"bars start at {base:.1f}", 11, "middle", fill="#555"))
+    return svg_document(720, 70 + 30 * len(results), "\n".join(parts) + "\n", title="build-up")
 
 
 show(bars_svg(results))
