@@ -8,7 +8,7 @@
     python gpt2_infer.py --model DIR -p "..."                   # a directory saved by GPT2.save_pretrained
 
     python gpt2_infer.py -p "Once upon a time" --num-samples 8 --stop $'\\n\\n' --repetition-penalty 1.2
-    python gpt2_infer.py -p "..." -n 2000 --sliding-window --window-stride 256   # past the context window
+    python gpt2_infer.py -p "..." -n 2000 --sliding-window --window-stride 256   # past GPT-2's 1024-token window
 
 The prompt and then the continuation stream to stdout as they are generated; loading status and the
 --stats line go to stderr. Generation stops at <|endoftext|> (unless --no-stop) or after -n tokens.
@@ -32,6 +32,13 @@ def positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
     return value
 
 
@@ -70,7 +77,7 @@ def parse_args(argv=None):
                    help="sampling temperature; 0 = greedy (default 1.0)")
     p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely tokens")
     p.add_argument("--top-p", type=probability, default=None, help="nucleus sampling: smallest set with mass >= p")
-    p.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="random seed: the same seed gives the same text")
     p.add_argument("--no-stop", action="store_true", help="do not stop at <|endoftext|>")
     p.add_argument("--stop", action="append", metavar="TEXT",
                    help="end a continuation where TEXT appears (not printed); repeat for several, e.g. "
@@ -139,6 +146,10 @@ def main(argv=None):
     if len(ids) >= window and not args.sliding_window:
         fail(f"the prompt is {len(ids)} tokens; the context window of {args.model} is {window} "
              f"(at most {window - 1} prompt tokens leave room to generate; --sliding-window crops the oldest)")
+    if args.sliding_window and args.window_stride > window:
+        fail(f"--window-stride {args.window_stride} is larger than the context window of {args.model} ({window})")
+    if args.stop and "" in args.stop:
+        fail("--stop needs a non-empty text")
     max_new = args.max_new_tokens
     if not args.sliding_window and len(ids) + max_new > window:
         max_new = window - len(ids)
@@ -147,8 +158,11 @@ def main(argv=None):
 
     if args.attention:
         from transformer_np import viz
-        viz.attention_html_for_lm(model, ids, viz.token_labels(tokenizer, ids), args.attention,
-                                  title=f"{args.model}: \u201c{args.prompt}\u201d")   # the text itself, not repr's \u200d escapes
+        try:
+            viz.attention_html_for_lm(model, ids, viz.token_labels(tokenizer, ids), args.attention,
+                                      title=f"{args.model}: \u201c{args.prompt}\u201d")   # the text, not repr's escapes
+        except OSError as exc:
+            fail(f"--attention {args.attention}: {exc.strerror or exc}")
         print(f"wrote {args.attention}", file=sys.stderr)
 
     return write_continuations(model, tokenizer, ids, max_new, eos, args)

@@ -292,6 +292,9 @@ def main(argv=None):
         # stdout was closed early (`| head`): stop quietly; the last evaluation's checkpoint is on disk.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:            # a file the run cannot read or write (e.g. --out below a file): one line
+        print(f"{PROG}: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 def train_from_command_line(argv=None):

@@ -170,6 +170,8 @@ def test_bad_inputs_are_one_line_errors(tiny):
         tiny.forward(ids, token_type_ids=np.full_like(ids, 2))
     with pytest.raises(ValueError, match="attention_mask shape"):
         tiny.forward(ids, attention_mask=np.ones((3, 4)))
+    with pytest.raises(ValueError, match="0 \\(padding\\) and 1"):
+        tiny.forward(ids, attention_mask=np.full_like(ids, 2))
     with pytest.raises(ValueError, match="token ids must be in"):
         tiny.forward(ids + 1000)
     with pytest.raises(ValueError, match="exceeds the context window max_len=40"):

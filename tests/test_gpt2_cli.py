@@ -54,11 +54,23 @@ def test_seed_repeats_and_stats_line(model_dir):
 
 @pytest.mark.parametrize("flags", [["-n", "0"], ["-n", "abc"], ["--temperature", "-1"], ["--top-k", "0"],
                                    ["--top-p", "1.5"], ["--top-p", "0"], ["--seed", "x"], ["--num-samples", "0"],
-                                   ["--repetition-penalty", "0"], ["--window-stride", "0"]])
+                                   ["--repetition-penalty", "0"], ["--window-stride", "0"],
+                                   ["--seed", "-1"]])
 def test_invalid_flags_are_argparse_errors(model_dir, flags):
     r = run("--model", model_dir, "-p", "x", *flags)
     assert r.returncode == 2
     assert "usage:" in r.stderr and "error:" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("flags, named", [(["--stop", ""], "--stop"),
+                                          (["--sliding-window", "--window-stride", "100000"], "--window-stride"),
+                                          (["--attention", "{tmp}/a_file/x.html"], "--attention")])
+def test_unusable_generation_flags_are_one_line_errors(model_dir, tmp_path, flags, named):
+    (tmp_path / "a_file").write_text("not a directory")
+    r = run("--model", model_dir, "-p", "x", "-n", 2, *[f.format(tmp=tmp_path) for f in flags])
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(errors) == 1 and named in errors[0]
 
 
 def test_missing_model_dir_is_a_one_line_error(tmp_path):

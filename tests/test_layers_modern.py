@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transformer_np.layers import (KVCache, MultiHeadAttention, RMSNorm, RotaryEmbedding, SiLU, SwiGLU,
+from transformer_np.layers import (KVCache, MultiHeadAttention, RMSNorm, RotaryEmbedding, SiLU, SwiGLU, Tanh,
                                    causal_mask)
 from transformer_np.layers.rotary import rotate_half
 
@@ -81,8 +81,25 @@ def test_swiglu_gradients_match_finite_differences(assert_gradients, d_model, d_
     ffn = SwiGLU(d_model, d_ff, bias=bias, dtype=np.float64, rng=rng, proj_init_std=0.5)
     for p in ffn.parameters():
         p.data[:] = randn(rng, *p.shape) * 0.5
-    expect = ["input0", "gate_proj.weight", "up_proj.weight", "down_proj.weight"] + (["up_proj.bias"] if bias else [])
+    projections = ("gate_proj", "up_proj", "down_proj")
+    expect = ["input0"] + [f"{p}.weight" for p in projections] + ([f"{p}.bias" for p in projections] if bias else [])
     assert_gradients(ffn, [randn(rng, 2, 3, d_model)], expect=expect, seed=seed)
+
+
+@GRAD
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 5)), seed=st.integers(0, 99))
+def test_tanh_gradients_match_finite_differences(assert_gradients, shape, seed):
+    assert_gradients(Tanh(), [randn(np.random.default_rng(seed), *shape)], expect=["input0"], seed=seed)
+
+
+@pytest.mark.parametrize("make", [SiLU, Tanh, lambda: SwiGLU(8, 12, bias=True, rng=0),
+                                  lambda: RotaryEmbedding(8, 16)], ids=["SiLU", "Tanh", "SwiGLU", "RotaryEmbedding"])
+def test_new_layers_keep_float32_float32(make):
+    layer = make()
+    x = np.random.default_rng(0).standard_normal((1, 2, 3, 8)).astype(np.float32)
+    y = layer(x)
+    assert y.dtype == np.float32 and layer.backward(np.ones_like(y)).dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for p in layer.parameters())
 
 
 # --------------------------------------------------------------------------------------------- RoPE

@@ -62,6 +62,15 @@ def test_from_pretrained_reads_a_directory_with_only_tokenizer_json():
     assert tok.token_bytes == reference.token_bytes and tok.pattern == reference.pattern
 
 
+def test_from_pretrained_prefers_tokenizer_json_over_vocab_and_merges(tmp_path):
+    # SmolLM-style directories ship all three files; only tokenizer.json has the split pattern.
+    reference = read_tokenizer_json(TOKENIZERS / "llama3_style.json")
+    (tmp_path / "tokenizer.json").write_bytes((TOKENIZERS / "llama3_style.json").read_bytes())
+    BPETokenizer.from_pretrained("gpt2").save(tmp_path)                  # vocab.json + merges.txt of another
+    tok = BPETokenizer.from_pretrained(tmp_path)
+    assert tok.pattern == reference.pattern and tok.token_bytes == reference.token_bytes
+
+
 def test_merges_as_strings_or_as_pairs_give_the_same_tokenizer(tmp_path):
     data = json.loads((TOKENIZERS / "gpt2_style.json").read_text(encoding="utf-8"))
     assert isinstance(data["model"]["merges"][0], list)                  # what tokenizers 0.20+ writes
@@ -99,3 +108,13 @@ def test_unsupported_or_broken_files_are_refused_in_one_line(tmp_path, edit, mes
         read_tokenizer_json(tmp_path / "tokenizer.json")
     assert message in str(error.value) and "\n" not in str(error.value)
     assert str(tmp_path / "tokenizer.json") in str(error.value)
+
+
+@pytest.mark.parametrize("change, named", [(lambda d: d.update(added_tokens=[{"id": 3}]), "added_tokens"),
+                                           (lambda d: d.update(normalizer="NFC"), "normalizer 'NFC'")])
+def test_malformed_entries_are_tokenizer_file_errors(tmp_path, change, named):
+    data = json.loads((TOKENIZERS / "gpt2_style.json").read_text(encoding="utf-8"))
+    change(data)
+    (tmp_path / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(TokenizerFileError, match=named):
+        read_tokenizer_json(tmp_path / "tokenizer.json")

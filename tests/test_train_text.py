@@ -225,3 +225,12 @@ def test_output_piped_into_head_ends_quietly(tmp_path, text_file):
     proc.stdout.close()                                              # what `| head -1` does
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0 and stderr == "", stderr
+
+
+def test_cli_out_below_a_file_and_llama_on_a_classifier_task_are_one_line_errors(tmp_path):
+    (tmp_path / "a_file").write_text("not a directory")
+    r = run_cli("--steps", "1", "--out", str(tmp_path / "a_file" / "run"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "error:" in r.stderr and "Not a directory" in r.stderr
+    r = run_cli("--arch", "llama", "--task", "classify", "--steps", "1", "--out", str(tmp_path / "c"))
+    assert r.returncode == 2 and "--arch llama is not valid for --task classify" in r.stderr

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # run from a 
 
 from transformer_np.io.safetensors import save_safetensors          # noqa: E402
 from transformer_np.models.auto import load_lm                      # noqa: E402
-from transformer_np.models.gpt2 import hf_config_from_lm, hf_tensors  # noqa: E402
+from transformer_np.models.hf_layout import hf_config, hf_tensors   # noqa: E402
 from transformer_np.tasks import Text                               # noqa: E402
 from transformer_np.tokenizer import CharTokenizer                  # noqa: E402
 from transformer_np.train import evaluate, run_config               # noqa: E402
@@ -50,8 +50,8 @@ def fail(message):
 
 
 def write_model_dir(model, tokenizer, run, directory, float_dtype):
-    """The Hugging Face GPT-2 layout of `model` + its tokenizer, and the run's record, into `directory`."""
-    config = hf_config_from_lm(model)
+    """The Hugging Face layout (GPT-2's or Llama's) of `model` + its tokenizer, and the run's record."""
+    config = hf_config(model)
     if isinstance(tokenizer, CharTokenizer):
         config.update(tokenizer.to_config())
     else:
@@ -101,6 +101,8 @@ def heldout_loss(model, data):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.eval_data and not os.path.isfile(args.eval_data):      # before anything is written
+        fail(f"--eval-data {args.eval_data}: no such file")
     try:
         model, exported = export(args.run, args.out, "F16" if args.float16 else None, args.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:

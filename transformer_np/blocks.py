@@ -6,6 +6,8 @@ two arrangements:
     pre-LN  (GPT-2):           y = x + dropout(f(LN(x)))
 Pre-LN leaves the residual stream un-normalised, so gradients reach early layers unchanged through the
 `+`; deep pre-LN stacks train without careful warm-up, and they need one final LayerNorm (`ln_f`).
+The norm and the feed-forward are options of the block (`make_norm`, `make_ffn`): LayerNorm and the GELU
+MLP for GPT-2 and BERT, RMSNorm and SwiGLU for the Llama family (which also has no biases).
 """
 import numpy as np
 

@@ -176,7 +176,8 @@ def lm_block_options(cfg):
 
 def build_model(cfg, task):
     if cfg.arch not in task.archs:
-        raise TrainingError(f"--arch {cfg.arch} is not valid for --task {cfg.task} "
+        arch_flag = "llama" if cfg.block == "llama" else cfg.arch       # --arch llama is the LM with Llama's block
+        raise TrainingError(f"--arch {arch_flag} is not valid for --task {cfg.task} "
                             f"(choose from {', '.join(task.archs)})")
     if cfg.d_model % cfg.n_heads:
         raise TrainingError(f"--heads {cfg.n_heads} must divide --d-model {cfg.d_model}")

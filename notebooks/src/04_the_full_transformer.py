@@ -112,7 +112,7 @@ show(viz.heatmap_svg(enc_self[0][0], src_labels, title="encoder layer 0, head 0:
 #
 # The Trax TransformerLM introduction (this project's seed) continues the sequence `1 0 1 0 ...`. Our
 # `alternate` task is that with random symbols: the prompt is `0 a b`, the answer continues
-# `a b a b ...`. A decoder-only TransformerLM learns it in a few hundred steps; each answer position
+# `a b a b ...`. A decoder-only TransformerLM learns it in about a hundred steps; each answer position
 # learns to look two positions back.
 
 # %%

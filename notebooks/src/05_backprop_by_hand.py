@@ -199,7 +199,7 @@ print("cross-entropy gradient, relative error:", f"{relative_error(dlogits, nume
 
 # %% [markdown]
 # Put together, `model.backward(loss_fn.backward())` is the gradient of the training loss with respect
-# to every weight, and it agrees with finite differences to 1e-8 or better (the float64 checks of a
+# to every weight, and it agrees with finite differences to about 1e-8 (the float64 checks of a
 # deeper computation lose a little more to rounding than a single layer's): this is all an optimiser
 # needs (notebook 2).
 

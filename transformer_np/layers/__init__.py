@@ -1,5 +1,5 @@
 """One file per idea; every layer has forward and backward side by side."""
-from .activations import GELU, ReLU, SiLU, Softmax, softmax
+from .activations import GELU, ReLU, SiLU, Softmax, Tanh, softmax
 from .attention import (KVCache, MultiHeadAttention, ScaledDotProductAttention, causal_mask,
                         combine_masks, padding_mask)
 from .combinators import Add, Branch, Identity, Residual, Sequential

@@ -19,7 +19,7 @@ class ReLU(Module):
 
 
 class Tanh(Module):
-    """y = tanh(x);   dX = dY * (1 - y^2).   Keeps y.   (BERT's pooler.)"""
+    """y = tanh(x);   dX = dY * (1 - y^2).   Shapes: any; y has x's shape.   Keeps y.   (BERT's pooler.)"""
 
     def forward(self, x):
         self.y = np.tanh(x)

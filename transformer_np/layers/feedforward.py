@@ -50,9 +50,9 @@ class SwiGLU(Module):
 
     Three matrices instead of two, so at equal parameter count d_ff is 2/3 of the MLP's (Llama: 8/3 C).
     Names follow Hugging Face's LlamaMLP: gate_proj, up_proj, down_proj. No biases unless bias=True.
-    Backward (a = silu(g)):
-        dh = down'(dY)       da = dh * u       du = dh * a       dg = silu'(da)
-        dX = gate'(dg) + up'(du)              (x feeds both branches, so the gradients add)
+    Backward (a = silu(g); each Linear's backward also adds its dW = x^T d(out)):
+        dh = dY @ W_down^T       da = dh * u       du = dh * a       dg = da * silu'(g)
+        dX = dg @ W_gate^T + du @ W_up^T          (x feeds both branches, so the gradients add)
     Keeps u and a (and each Linear its input).
     """
 

@@ -121,7 +121,7 @@ def check_finite_weights(model, source) -> None:
 
 def has_tokenizer_files(directory: Path) -> bool:
     """Whether ``directory`` holds a BPE vocabulary (Hugging Face's or OpenAI's file names)."""
-    return (directory / "vocab.json").is_file() or (directory / "encoder.json").is_file()
+    return any((directory / name).is_file() for name in ("tokenizer.json", "vocab.json", "encoder.json"))
 
 
 def gpt2_layout_tokenizer(directory: Path, config: dict):

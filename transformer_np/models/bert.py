@@ -36,6 +36,7 @@ from ..io.safetensors import load_safetensors, save_safetensors
 from ..layers import Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding, Linear
 from ..layers.activations import Tanh
 from ..layers.embedding import check_ids
+from ..tokenizer.files import atomic_write_text
 
 # BertConfig's defaults (transformers): bert-base-uncased's sizes.
 DEFAULT_CONFIG = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -178,7 +179,7 @@ class BERT(Module):
         directory.mkdir(parents=True, exist_ok=True)
         config = dict(self.bert_config, model_type="bert", architectures=["BertModel"])
         save_safetensors(directory / "model.safetensors", hf_tensors(self), metadata={"format": "pt"})
-        _write_json(directory / "config.json", config)
+        atomic_write_text(directory / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
         if tokenizer is not None:
             tokenizer.save_pretrained(directory)
         return directory
@@ -192,14 +193,10 @@ def padding_from_attention_mask(attention_mask, shape):
     mask = np.asarray(attention_mask)
     if mask.shape != tuple(shape):
         raise ValueError(f"attention_mask shape {mask.shape} differs from ids shape {tuple(shape)}")
+    if not np.isin(mask, (0, 1)).all():
+        raise ValueError("attention_mask must hold 0 (padding) and 1 (token) only")
     padding = mask == 0
     return padding if padding.any() else None
-
-
-def _write_json(path, obj):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------------------- name map

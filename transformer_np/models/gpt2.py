@@ -25,6 +25,7 @@ import numpy as np
 
 from ..init import skip_init
 from ..io.safetensors import _check_entry, _read_header, save_safetensors
+from ..tokenizer.files import atomic_write_text
 from .lm import TransformerLM
 
 # The four released sizes (everything else in their config.json is the GPT-2 default below).
@@ -230,7 +231,7 @@ class GPT2(TransformerLM):
         directory.mkdir(parents=True, exist_ok=True)
         config = hf_config_from_lm(self)
         save_safetensors(directory / "model.safetensors", hf_tensors(self), metadata={"format": "pt"})
-        (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(directory / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
         if tokenizer is not None:
             tokenizer.save(directory)
         return directory

@@ -28,8 +28,7 @@ from ..init import skip_init
 from ..io.safetensors import save_safetensors
 from ..tokenizer import BPETokenizer
 from ..tokenizer.files import atomic_write_text
-from ..tokenizer.tokenizer_json import FILE_NAME as TOKENIZER_FILE
-from ..tokenizer.tokenizer_json import read_tokenizer_json, write_tokenizer_json
+from ..tokenizer.tokenizer_json import write_tokenizer_json
 from .gpt2 import read_checkpoint
 from .lm import TransformerLM
 
@@ -244,7 +243,7 @@ class Llama(TransformerLM):
         super().__init__(**config_to_kwargs(self.llama_config), dtype=dtype, seed=seed)
 
     @classmethod
-    def from_pretrained(cls, name_or_dir, progress=True):
+    def from_pretrained(cls, name_or_dir):
         """Load config.json + model.safetensors (or sharded) from a directory or the HF cache, in eval mode."""
         directory = find_model_dir(name_or_dir)
         config_path = directory / "config.json"
@@ -292,13 +291,10 @@ def save_llama(model, directory, tokenizer=None):
 
 
 def load_llama_dir(directory, config):
-    """auto.LOADERS["llama"]: (model, tokenizer or None); the tokenizer from tokenizer.json, else as for the
-    GPT-2 layout (vocab.json + merges.txt, or a character model's alphabet in config.json)."""
+    """auto.LOADERS["llama"]: (model, tokenizer or None), the tokenizer found as for the GPT-2 layout
+    (tokenizer.json, vocab.json + merges.txt, or a character model's alphabet in config.json)."""
     from .auto import gpt2_layout_tokenizer
-    model = Llama.from_pretrained(directory)
-    tokenizer_file = Path(directory) / TOKENIZER_FILE
-    tokenizer = read_tokenizer_json(tokenizer_file) if tokenizer_file.is_file() else None
-    return model, tokenizer or gpt2_layout_tokenizer(Path(directory), config)
+    return Llama.from_pretrained(directory), gpt2_layout_tokenizer(Path(directory), config)
 
 
 def _register():

@@ -22,7 +22,7 @@ class TransformerLM(Module):
     ..., `ln_f.bias`), so GPT-2 checkpoints load by name. Backward runs the same road in reverse;
     `wte` gets gradient from both ends (the embedding lookup and the tied head).
 
-    The Llama configuration (see models.llama.LLAMA_STYLE) changes five options, not the code path:
+    The Llama configuration (see models.llama.LLAMA_STYLE) changes options, not the code path:
     norm="rmsnorm", ffn="swiglu", positional="rope" (no `wpe`: q and k are rotated in every attention
     layer by one shared RotaryEmbedding with base `rope_base`), n_kv_heads < n_heads (grouped-query
     attention; separate_qkv=True names the projections q_proj, k_proj, v_proj, o_proj), bias=False,

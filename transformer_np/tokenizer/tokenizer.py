@@ -137,12 +137,14 @@ class BPETokenizer:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike) -> BPETokenizer:
-        """``"gpt2"`` (shipped with the package, no network), or a directory holding
-        ``vocab.json`` + ``merges.txt`` (Hugging Face) or ``encoder.json`` + ``vocab.bpe`` (OpenAI)."""
+        """``"gpt2"`` (shipped with the package, no network), or a directory holding Hugging Face's
+        ``tokenizer.json``, ``vocab.json`` + ``merges.txt``, or OpenAI's ``encoder.json`` + ``vocab.bpe``.
+        ``tokenizer.json`` wins when present: only it also holds the split pattern and the added tokens
+        (SmolLM's directories, say, ship all three files)."""
         if str(name_or_path) == "gpt2":
             parsed, name = _load_shipped_gpt2(), "gpt2"
-        elif _only_tokenizer_json(name_or_path):
-            from .tokenizer_json import read_tokenizer_json  # a directory with only HF's tokenizer.json
+        elif (Path(name_or_path) / "tokenizer.json").is_file():
+            from .tokenizer_json import read_tokenizer_json
 
             return read_tokenizer_json(Path(name_or_path) / "tokenizer.json")
         else:
@@ -457,11 +459,6 @@ class StreamDecoder:
         text = self._utf8.decode(b"", final=True)
         self._utf8.reset()
         return text
-
-
-def _only_tokenizer_json(directory) -> bool:
-    directory = Path(directory)
-    return (directory / "tokenizer.json").is_file() and not (directory / "vocab.json").is_file()
 
 
 @functools.lru_cache(maxsize=1)

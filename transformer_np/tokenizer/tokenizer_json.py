@@ -66,6 +66,13 @@ def _merge_pair(merge, path: Path) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+def _added_token(entry, path) -> tuple[str, int]:
+    """One added_tokens entry -> (content, id)."""
+    if not (isinstance(entry, dict) and isinstance(entry.get("content"), str) and isinstance(entry.get("id"), int)):
+        raise TokenizerFileError(path, f"added_tokens: expected {{'content': str, 'id': int, ...}}, got {entry!r}")
+    return entry["content"], entry["id"]
+
+
 def read_tokenizer_json(path: os.PathLike | str) -> BPETokenizer:
     """A BPETokenizer with the file's vocabulary, merges, split pattern and added tokens."""
     path = Path(path)
@@ -78,8 +85,10 @@ def read_tokenizer_json(path: os.PathLike | str) -> BPETokenizer:
     model = data.get("model") if isinstance(data, dict) else None
     if not isinstance(model, dict) or model.get("type") != "BPE":
         raise TokenizerFileError(path, f"model type {None if model is None else model.get('type')!r}; only 'BPE'")
-    if data.get("normalizer") is not None:
-        raise TokenizerFileError(path, f"normalizer {data['normalizer'].get('type')!r} is not supported")
+    normalizer = data.get("normalizer")
+    if normalizer is not None:
+        kind = normalizer.get("type") if isinstance(normalizer, dict) else normalizer
+        raise TokenizerFileError(path, f"normalizer {kind!r} is not supported")
     for key in ("byte_fallback", "ignore_merges", "continuing_subword_prefix", "end_of_word_suffix", "dropout"):
         if model.get(key):
             raise TokenizerFileError(path, f"model.{key}={model[key]!r} is not supported (byte-level BPE only)")
@@ -87,7 +96,7 @@ def read_tokenizer_json(path: os.PathLike | str) -> BPETokenizer:
     vocab = model.get("vocab")
     if not isinstance(vocab, dict) or not vocab:
         raise TokenizerFileError(path, "model.vocab must be a non-empty object token -> id")
-    added = {entry["content"]: entry["id"] for entry in data.get("added_tokens") or []}
+    added = dict(_added_token(entry, path) for entry in data.get("added_tokens") or [])
     spelled = dict(vocab)
     spelled.update(added)
     size = max(spelled.values()) + 1

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import TokenizerFileError
+from .files import TokenizerFileError, atomic_write_text
 
 SPECIAL_TOKEN_KEYS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 DEFAULT_SPECIAL_TOKENS = dict(unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
@@ -166,9 +166,7 @@ class WordPieceTokenizer:
                       model_max_length=self.model_max_length)
         for name, text in (("vocab.txt", "\n".join(tokens) + "\n"),
                            ("tokenizer_config.json", json.dumps(config, indent=2) + "\n")):
-            tmp = directory / (name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(directory / name)
+            atomic_write_text(directory / name, text)
         return directory
 
     # ------------------------------------------------------------------------------ tokenizing
