@@ -68,3 +68,17 @@ def test_float16_stays_float16():
     x = np.linspace(-3, 3, 7).astype(np.float16)
     assert GELU("none").forward(x).dtype == np.float16
     assert erf(x).dtype == np.float32
+
+
+def test_float32_gelu_derivative_matches_float64():
+    """float32 takes Phi from (1 + tanh(x P(x^2))) / 2, float64 from erfc: dY/dX = Phi + x phi agrees to
+    float32 rounding, and P stays positive far out (huge |x| saturates instead of flipping sign)."""
+    x64 = np.concatenate([np.linspace(-14.0, 14.0, 28001), [-1e30, 1e30, -50.0, 50.0]])
+    dy = np.ones_like(x64)
+    layers = {dtype: GELU("none") for dtype in (np.float32, np.float64)}
+    y = {dtype: layers[dtype].forward(x64.astype(dtype)) for dtype in layers}
+    grad = {dtype: layers[dtype].backward(dy.astype(dtype)) for dtype in layers}
+    assert grad[np.float32].dtype == np.float32
+    np.testing.assert_allclose(grad[np.float32], grad[np.float64], rtol=0, atol=3e-7)
+    scale = np.maximum(np.abs(x64), 1.0)                                     # relative to |x|, as above
+    np.testing.assert_allclose(y[np.float32] / scale, y[np.float64] / scale, rtol=0, atol=3e-7)
