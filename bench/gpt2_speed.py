@@ -16,7 +16,8 @@ each of --rounds rounds, each measurement in its own subprocess with the same BL
             head). A decode step must read every weight once, so this is what a decoder written in NumPy
             cannot beat. (It leaves out the key/value cache, which a step must read too.)
   * samples: the same process, num_samples = 1, 4, 8 continuations of the prompt from one batched
-            decode: tokens/s = N / mean step. Also the prefill of a whole context window (1024 tokens):
+            decode: tokens/s = N / mean step; and its floor, every weight matrix times an (N, C) matrix
+            (N / that time): what OpenBLAS itself gives for N rows read against one weight pass. Also the prefill of a whole context window (1024 tokens):
             what --sliding-window (stride 1) pays per token past the window.
   * narrow: the same decode through a GPT-2 of the same depth and heads but tiny widths: what the
             layers' small NumPy calls cost per step apart from the matrix products.
@@ -113,6 +114,16 @@ def worker_ours(args):
         wte @ vecs[wte.shape[1]]
         return time.perf_counter() - t
 
+    def floor_rows(n):
+        """The same products for n rows at once (a decode step of n samples): what BLAS makes of reading
+        each weight once for n rows, with nothing else around it."""
+        rows = {k: np.full((n, k), 0.01, dtype=np.float32) for k in vecs}
+        t = time.perf_counter()
+        for w in mats:
+            rows[w.shape[0]] @ w
+        rows[wte.shape[1]] @ wte.T
+        return time.perf_counter() - t
+
     def generate(m=model, prompt=ids, tokens=args.decode_tokens, num_samples=1):
         stamps = [time.perf_counter()]
         for _ in m.iter_generate(prompt, tokens, temperature=0, num_samples=num_samples):
@@ -126,10 +137,11 @@ def worker_ours(args):
     prefills = [prefill] + [generate(tokens=2)[0] for _ in range(2)]
     # --sliding-window with stride 1 re-runs a whole window per token: about one (max_len - 1) prefill.
     window_prefill = generate(prompt=prompt_ids(model.max_len - 1, model.vocab_size), tokens=1)[0]
-    samples = {}
+    samples, samples_floor = {}, {}
     for n in SAMPLE_COUNTS:
         generate(tokens=4, num_samples=n)                     # warm: the n-row shapes
         samples[n] = n / mean(generate(tokens=max(args.decode_tokens // 2, 4), num_samples=n)[1])
+        samples_floor[n] = n / median([floor_rows(n) if n > 1 else floor() for _ in range(5)])
     # The same decode through a model of GPT-2's depth and head count but 8-wide heads and a 64-token
     # vocabulary: its matrix products cost next to nothing, so its step time is what the ~70 small
     # NumPy calls per layer cost on their own (warm caches; inside the real step they cost more).
@@ -139,7 +151,8 @@ def worker_ours(args):
     return dict(decode_step_mean_s=mean(steps), decode_step_median_s=median(steps), decode_step_best_s=min(steps),
                 prefill_s=min(prefills), window_prefill_s=window_prefill, floor_s=median(floors), floor_best_s=min(floors),
                 floor_bytes=sum(w.nbytes for w in mats) + wte.nbytes,
-                samples_tok_s={str(n): v for n, v in samples.items()}, narrow_step_s=min(narrow_steps))
+                samples_tok_s={str(n): v for n, v in samples.items()},
+                samples_floor_tok_s={str(n): v for n, v in samples_floor.items()}, narrow_step_s=min(narrow_steps))
 
 
 def worker_torch(args):
@@ -308,7 +321,9 @@ def main(argv=None):
                      "decode_ms_per_token_narrow_model": per_round(lambda r: 1e3 * r["narrow_step_s"]),
                      "prefill_s": per_round(lambda r: r["prefill_s"]),
                      "sliding_window_recompute_s": per_round(lambda r: r["window_prefill_s"]),
-                     "samples_tok_s": {n: per_round(lambda r: r["samples_tok_s"][n]) for n in ours_runs[0]["samples_tok_s"]}},
+                     "samples_tok_s": {n: per_round(lambda r: r["samples_tok_s"][n]) for n in ours_runs[0]["samples_tok_s"]},
+                     "samples_floor_tok_s": {n: per_round(lambda r: r["samples_floor_tok_s"][n])
+                                             for n in ours_runs[0]["samples_floor_tok_s"]}},
             "floor": {"what": "every weight matrix (48 of 12 blocks + tied head) times one vector, NumPy",
                       "tok_s": per_round(lambda r: 1 / r["floor_s"]),
                       "bandwidth_GB_s": per_round(lambda r: r["floor_bytes"] / r["floor_s"] / 1e9)},
@@ -320,6 +335,8 @@ def main(argv=None):
         ratios["decode_best_step_vs_best_floor"] = per_round(lambda r: r["floor_best_s"] / r["decode_step_best_s"])
         ratios["samples_8_vs_1_tok_s"] = per_round(lambda r: r["samples_tok_s"]["8"] / r["samples_tok_s"]["1"])
         ratios["samples_4_vs_1_tok_s"] = per_round(lambda r: r["samples_tok_s"]["4"] / r["samples_tok_s"]["1"])
+        # The same ratio for the weight products alone: how much of 8x BLAS itself gives for 8 rows.
+        ratios["samples_8_vs_1_floor"] = per_round(lambda r: r["samples_floor_tok_s"]["8"] / r["samples_floor_tok_s"]["1"])
         ratios["peak_rss_vs_weights_file_worst_round"] = max(report["peak_rss"]["peak_vs_weights_file_per_round"])
         if torch_runs:
             info = {k: torch_runs[0][k] for k in ("torch", "transformers", "attn_implementation", "threads")}
