@@ -17,6 +17,8 @@ Workloads (float32):
               3072 -> 768
     baby      train_toy.py's baby-GPT step (batch 12 x 64 = 768 rows, d_model 128, d_ff 512): the four
               forwards, then each one's dX = dY @ W^T and dW = X^T @ dY
+    gpu       the same for nanoGPT's Shakespeare GPU recipe (batch 64 x 256 = 16384 rows, d_model 384,
+              d_ff 1536)
     decode_N  GPT-2 124M's 48 block matrices and the tied head read once for N rows (N = 1, 4, 8): a decode
               step of N samples (the weights, 498 MB, stream from memory)
 Each is timed as the median of --rounds repeats (each repeat runs the workload's products once, 20 times
@@ -34,6 +36,7 @@ import numpy as np
 BERT = [(736, 384, 1152), (736, 384, 384), (736, 384, 1536), (736, 1536, 384)]
 PREFILL = [(128, 768, 2304), (128, 768, 768), (128, 768, 3072), (128, 3072, 768)]
 BABY = [(768, 128, 384), (768, 128, 128), (768, 128, 512), (768, 512, 128)]
+GPU = [(16384, 384, 1152), (16384, 384, 384), (16384, 384, 1536), (16384, 1536, 384)]
 GPT2_BLOCK = [(768, 2304), (768, 768), (768, 3072), (3072, 768)]
 VOCAB, LAYERS = 50257, 12
 
@@ -82,7 +85,7 @@ def numpy_workloads(rng):
             return lambda: ([rows[w.shape[0]] @ w for w in blocks], wte @ rows[768])
         return lambda: ([rows[w.shape[0]] @ w for w in blocks], rows[768] @ wte.T)
 
-    return {"bert": forwards(BERT), "prefill": forwards(PREFILL), "baby": training(BABY),
+    return {"bert": forwards(BERT), "prefill": forwards(PREFILL), "baby": training(BABY), "gpu": training(GPU),
             **{f"decode_{n}": decode(n) for n in (1, 4, 8)}}
 
 
@@ -110,7 +113,7 @@ def torch_workloads(rng):
         rows = {k: t(n, k) for k in (768, 3072)}
         return lambda: ([F.linear(rows[w.shape[1]], w) for w in blocks], F.linear(rows[768], wte))
 
-    return {"bert": forwards(BERT), "prefill": forwards(PREFILL), "baby": training(BABY),
+    return {"bert": forwards(BERT), "prefill": forwards(PREFILL), "baby": training(BABY), "gpu": training(GPU),
             **{f"decode_{n}": decode(n) for n in (1, 4, 8)}}
 
 
@@ -124,7 +127,7 @@ def worker(threads, rounds):
     except ImportError:
         theirs = {}
     for name, fn in ours.items():
-        inner = 1 if name.startswith("decode") else 20
+        inner = 1 if name.startswith(("decode", "gpu")) else 20
         row = {"numpy_ms": round(median_ms(fn, rounds, inner), 3)}
         if name in theirs:
             with torch.inference_mode():
