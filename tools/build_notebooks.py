@@ -14,6 +14,9 @@ No Jupyter needed. A source is plain Python with cell markers (the "percent" for
     x                         # a last bare expression is shown, as Jupyter shows it
     # %% stable
     print("same every run")   # a code cell whose stored output the tests compare with a fresh run
+    # %% stable-layout
+    train_and_show()          # compared with its numbers masked: a training run's numbers depend on the
+                              # BLAS kernels (float rounding grows chaotically over the steps), its text not
 
 Code cells run top to bottom in one namespace, with the notebook folder as the working directory.
 Their printed text is stored as stream output; a picture passed to transformer_np.viz.notebook.show()
@@ -47,6 +50,7 @@ MARKER = "# %%"
 NUMPY_PRINT_DEFAULTS = dict(edgeitems=3, infstr="inf", linewidth=75, nanstr="nan", precision=8, suppress=False,
                             threshold=1000, formatter=None, sign="-", floatmode="maxprec", legacy=False)
 STABLE = "stable"
+STABLE_LAYOUT = "stable-layout"
 
 
 # --------------------------------------------------------------------------------------- parsing
@@ -58,9 +62,10 @@ def parse_source(text):
         if line.startswith(MARKER):
             rest = line[len(MARKER):].strip()
             kind = "markdown" if rest.startswith("[markdown]") else "code"
-            tags = [STABLE] if kind == "code" and rest == STABLE else []
-            if kind == "code" and rest not in ("", STABLE):
-                raise ValueError(f"unknown cell marker {line!r} (use '# %%', '# %% stable' or '# %% [markdown]')")
+            tags = [rest] if kind == "code" and rest in (STABLE, STABLE_LAYOUT) else []
+            if kind == "code" and rest not in ("", STABLE, STABLE_LAYOUT):
+                raise ValueError(f"unknown cell marker {line!r} (use '# %%', '# %% stable', "
+                                 f"'# %% stable-layout' or '# %% [markdown]')")
             current = {"type": kind, "lines": [], "tags": tags}
             cells.append(current)
         elif current is None:

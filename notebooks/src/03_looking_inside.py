@@ -63,7 +63,7 @@ show(viz.decoder_block_svg(d_model=64, n_heads=4, d_ff=256, seq_len=16))
 # trained for 300 steps (a few seconds), so that its numbers mean something. Every step below is
 # computed with plain NumPy from the parameters, and compared with the library's own layer.
 
-# %% stable
+# %% stable-layout
 from transformer_np import AdamW, CrossEntropyLoss
 
 text = "the cat sat on the mat. the dog sat on the log. "
@@ -99,7 +99,7 @@ def matrix(values, title, rows=tokens, cols=None, digits=2):
 # and each position adds its row of `wpe`. The result is the start of the *residual stream*, one vector
 # per position, that every block reads from and adds to.
 
-# %% stable
+# %% stable-layout
 tok_emb = tiny.wte.weight.data[ids[0]]                        # (T, C)
 pos_emb = tiny.wpe.weight.data[: ids.shape[1]]                # (T, C)
 x = tok_emb + pos_emb
@@ -110,7 +110,7 @@ show(matrix(x, "x = wte[ids] + wpe[0..6]: the residual stream enters block 0"))
 # **LayerNorm** (pre-LN: before the attention). Each row is shifted to mean 0 and scaled to variance 1,
 # then multiplied by the learned gain `w` and shifted by the learned `b`.
 
-# %% stable
+# %% stable-layout
 mean = x.mean(axis=-1, keepdims=True)
 var = x.var(axis=-1, keepdims=True)                           # biased variance, as GPT-2
 ln1 = (x - mean) / np.sqrt(var + 1e-5) * block.ln_1.weight.data + block.ln_1.bias.data
@@ -124,7 +124,7 @@ show(matrix(ln1, "LN(x) = (x - mean) / std * w + b"))
 # **Queries, keys and values.** One matrix product with `c_attn` (8 x 24) gives `[Q | K | V]` for all
 # heads at once; head h owns channels `h*4 .. h*4+3` of each. Here are head 0's, 4 numbers per token.
 
-# %% stable
+# %% stable-layout
 qkv = ln1 @ block.attn.c_attn.weight.data + block.attn.c_attn.bias.data      # (T, 3C)
 Q, K, V = qkv[:, :C], qkv[:, C:2 * C], qkv[:, 2 * C:]
 q0, k0, v0 = Q[:, :d_k], K[:, :d_k], V[:, :d_k]                              # head 0: (T, d_k)
@@ -137,7 +137,7 @@ for name, m in (("queries Q (head 0)", q0), ("keys K (head 0)", k0), ("values V 
 # token asking, columns: the token asked). Dividing by sqrt(4) = 2 keeps the scores' spread independent
 # of the head size (GUIDE section 3 explains why that matters).
 
-# %% stable
+# %% stable-layout
 scores = q0 @ k0.T / np.sqrt(d_k)
 show(matrix(scores, "scores = Q K\u1d40 / \u221ad_k   (head 0)", cols=tokens))
 
@@ -146,7 +146,7 @@ show(matrix(scores, "scores = Q K\u1d40 / \u221ad_k   (head 0)", cols=tokens))
 # positions after t. The mask keeps the lower triangle; the forbidden scores become -infinity (the
 # library uses the most negative float32, so that an all-masked row stays finite).
 
-# %% stable
+# %% stable-layout
 mask = causal_mask(7, 7)
 masked = np.where(mask, scores, -np.inf)
 show(table([[tokens[i]] + [("\u2212\u221e" if not mask[i, j] else round(float(masked[i, j]), 2))
@@ -156,7 +156,7 @@ show(table([[tokens[i]] + [("\u2212\u221e" if not mask[i, j] else round(float(ma
 # **Softmax.** Each row becomes weights that are positive and add up to 1: `exp(s) / sum(exp(s))`;
 # `exp(-inf) = 0`, so the future gets exactly nothing. The first token can only look at itself.
 
-# %% stable
+# %% stable-layout
 weights = np.exp(masked - masked.max(axis=-1, keepdims=True))
 weights /= weights.sum(axis=-1, keepdims=True)
 show(viz.heatmap_svg(weights, tokens, title="attention weights, head 0 (each row sums to 1)"))
@@ -165,7 +165,7 @@ show(viz.heatmap_svg(weights, tokens, title="attention weights, head 0 (each row
 # **The weighted sum.** Each position's output is the average of the value vectors, weighted by its
 # row: `out = A V`, (T, T) @ (T, d_k) -> (T, d_k).
 
-# %% stable
+# %% stable-layout
 head0 = weights @ v0
 show(matrix(head0, "head 0 output = A V", cols=head_cols))
 
@@ -173,7 +173,7 @@ show(matrix(head0, "head 0 output = A V", cols=head_cols))
 # **All heads, merged.** Head 1 does the same on its own 4 channels. The heads' outputs are laid side
 # by side (back to T x 8) and mixed by `c_proj`. The result equals the library's `MultiHeadAttention`.
 
-# %% stable
+# %% stable-layout
 def one_head(h):
     q, k, v = (M[:, h * d_k:(h + 1) * d_k] for M in (Q, K, V))
     s = np.where(mask, q @ k.T / np.sqrt(d_k), -np.inf)
@@ -193,7 +193,7 @@ show(matrix(attn_out, "attention output: concat(head 0, head 1) @ c_proj"))
 # Then the same pattern with the MLP: LayerNorm, `Linear 8 -> 16`, GELU, `Linear 16 -> 8`, and add.
 # The MLP works on each position separately; attention is the only place positions exchange anything.
 
-# %% stable
+# %% stable-layout
 def gelu(z):                                                   # GPT-2's tanh form
     return 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z ** 3)))
 
@@ -212,7 +212,7 @@ show(matrix(x2, "x after block 0 (= the library's DecoderBlock output)"))
 # embedding (the tied head): one score per vocabulary entry. The softmax of the last row is the model's
 # guess for the character after "the cat": in its training text, a space.
 
-# %% stable
+# %% stable-layout
 xf = (x2 - x2.mean(-1, keepdims=True)) / np.sqrt(x2.var(-1, keepdims=True) + 1e-5)
 xf = xf * tiny.ln_f.weight.data + tiny.ln_f.bias.data
 logits = xf @ tiny.wte.weight.data.T                                           # (T, V)
