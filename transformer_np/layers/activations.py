@@ -34,6 +34,13 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _BLOCK = 1 << 16                       # elements per block in GELU: 256 KB of float32
 
 
+def _row_blocks(n_rows, C):
+    """Slices of rows holding about _BLOCK elements each: a dozen element-wise passes over one block stay
+    in the CPU cache, where over the whole (B, T, d_ff) array every pass would go to main memory."""
+    rows = max(1, _BLOCK // C)
+    return [slice(start, start + rows) for start in range(0, n_rows, rows)]
+
+
 def _gelu_block_float32(x, y, dydx, buffers, mask):
     """float32: Phi(x) = (1 + tanh(x P(x^2))) / 2 (layers.erf; 1e-7 absolute, no division), then
     y = x Phi(x) and (if asked) dy/dx = Phi(x) + x phi(x) with the exact pdf: 16 + 1 + 5 passes."""
@@ -81,11 +88,10 @@ def _exact_gelu(x, with_derivative):
     x2 = x.reshape(-1, C)
     y = np.empty_like(x2)
     dydx = np.empty_like(x2) if with_derivative else None
-    rows = max(1, _BLOCK // C)
-    buffers = [np.empty((min(rows, len(x2)), C), x.dtype) for _ in range(4)]
+    blocks = _row_blocks(len(x2), C)
+    buffers = [np.empty((min(blocks[0].stop, len(x2)), C), x.dtype) for _ in range(4)]
     mask = np.empty(buffers[0].shape, dtype=bool)
-    for start in range(0, len(x2), rows):
-        block = slice(start, start + rows)
+    for block in blocks:
         block_fn(x2[block], y[block], None if dydx is None else dydx[block], buffers, mask)
     y = y.reshape(x.shape).astype(dtype, copy=False)
     return y, None if dydx is None else dydx.reshape(x.shape).astype(dtype, copy=False)
@@ -113,17 +119,23 @@ class GELU(Module):
     def forward(self, x):
         self.x = x
         if self.approximate == "tanh":
-            # In-place arithmetic on one temporary: the same formula, a third of the memory traffic.
-            u = x * x
-            u *= x
-            u *= 0.044715
-            u += x
-            u *= _SQRT_2_OVER_PI
-            self.tanh_u = np.tanh(u, out=u)                              # u = sqrt(2/pi) (x + 0.044715 x^3)
-            y = self.tanh_u + 1.0
-            y *= x
-            y *= 0.5
-            return y
+            # In-place arithmetic on cache-sized blocks of rows, written into the two outputs.
+            C = x.shape[-1] if x.ndim else 1
+            x2 = x.reshape(-1, C)                                       # (N, C)
+            y, tanh_u = np.empty_like(x2), np.empty_like(x2)
+            for block in _row_blocks(len(x2), C):
+                xb, t, yb = x2[block], tanh_u[block], y[block]
+                np.multiply(xb, xb, out=t)
+                t *= xb
+                t *= 0.044715
+                t += xb
+                t *= _SQRT_2_OVER_PI                                    # u = sqrt(2/pi) (x + 0.044715 x^3)
+                np.tanh(t, out=t)
+                np.add(t, 1.0, out=yb)
+                yb *= xb
+                yb *= 0.5                                               # y = x/2 (1 + tanh u)
+            self.tanh_u = tanh_u.reshape(x.shape)
+            return y.reshape(x.shape)
         y, self.dydx = _exact_gelu(x, with_derivative=self.training)
         return y
 
@@ -136,13 +148,12 @@ class GELU(Module):
         if self.approximate == "tanh":
             # The 11 passes below run on blocks of rows (~256 KB each) that stay in the CPU cache: over
             # the whole (B, T, d_ff) array at once every pass would go to main memory (2.4x slower).
-            C = x.shape[-1]
+            C = x.shape[-1] if x.ndim else 1
             x2, t2, dy2 = x.reshape(-1, C), self.tanh_u.reshape(-1, C), dy.reshape(-1, C)   # (N, C)
             dx = np.empty_like(x2)
-            rows = max(1, _BLOCK // C)
-            scratch = np.empty((min(rows, len(x2)), C), dtype=x.dtype)
-            for start in range(0, len(x2), rows):
-                block = slice(start, start + rows)
+            blocks = _row_blocks(len(x2), C)
+            scratch = np.empty((min(blocks[0].stop, len(x2)), C), dtype=x.dtype)
+            for block in blocks:
                 x, t, g = x2[block], t2[block], dx[block]               # (n, C), n <= rows
                 du_dx = np.multiply(x, x, out=scratch[:len(x)])         # sqrt(2/pi) (1 + 3 * 0.044715 x^2)
                 du_dx *= _SQRT_2_OVER_PI * 3 * 0.044715
@@ -158,11 +169,12 @@ class GELU(Module):
             return dx.reshape(dy.shape)
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis=-1, out=None):
     """exp(x - max) / sum(exp(x - max)): subtracting the max changes nothing mathematically and keeps
-    exp from overflowing."""
-    e = x - x.max(axis=axis, keepdims=True)
-    np.exp(e, out=e)                                                   # in place: one temporary, not two
+    exp from overflowing. out=x overwrites x (for a caller that owns it: attention's scores), saving the
+    one temporary, which for a large array costs as much as two passes over it (fresh pages)."""
+    e = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    np.exp(e, out=e)                                                   # in place from here on
     e /= e.sum(axis=axis, keepdims=True)
     return e
 
@@ -177,13 +189,21 @@ class Softmax(Module):
     def __init__(self, axis=-1):
         self.axis = axis
 
-    def forward(self, x):
-        self.y = softmax(x, self.axis)
+    def forward(self, x, out=None):
+        """out=x: compute in place (see softmax)."""
+        self.y = softmax(x, self.axis, out)
         return self.y
 
-    def backward(self, dy):
+    def backward(self, dy, out=None):
+        """out=dy: compute in place, for a caller that owns dY (attention's dA)."""
         y = self.y
-        return y * (dy - (dy * y).sum(axis=self.axis, keepdims=True))
+        if self.axis in (-1, y.ndim - 1):
+            row_dot = np.einsum("...i,...i->...", dy, y)[..., None]     # sum(dY * y): no (..., T) temporary
+        else:
+            row_dot = (dy * y).sum(axis=self.axis, keepdims=True)
+        dx = np.subtract(dy, row_dot, out=out)
+        dx *= y
+        return dx
 
 
 def sigmoid(x):

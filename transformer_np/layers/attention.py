@@ -58,13 +58,16 @@ class ScaledDotProductAttention(Module):
 
     def forward(self, q, k, v, mask=None):
         self.scale = 1.0 / math.sqrt(q.shape[-1])                     # Python float: keeps float32 float32
-        scores = (q @ k.swapaxes(-1, -2)) * self.scale                 # (B, H, T_q, T_k)
+        # (Q / sqrt(d_k)) K^T: the same scores, with the scale on Q (B, H, T_q, d_k) rather than on the
+        # scores (B, H, T_q, T_k), the larger array. The scores are a fresh array, so the mask and the
+        # softmax work on it in place: a new array of that size costs as much as two passes over it.
+        scores = (q * self.scale) @ k.swapaxes(-1, -2)                 # (B, H, T_q, T_k)
         if mask is not None:
             # The most negative finite number rather than -inf: a fully masked row then gives uniform
             # weights instead of NaN (0/0), and the gradient through it is still exactly zero.
-            scores = np.where(mask, scores, np.finfo(scores.dtype).min)
+            np.copyto(scores, np.finfo(scores.dtype).min, where=~mask)
         self.q, self.k, self.v, self.mask = q, k, v, mask
-        self.attn_weights = self.softmax.forward(scores)               # (B, H, T_q, T_k)
+        self.attn_weights = self.softmax.forward(scores, out=scores)   # (B, H, T_q, T_k)
         return self.attn_weights @ v                                   # (B, H, T_q, d_v)
 
     def forward_shared_prefix(self, q, k, v, mask, prefix):
@@ -95,14 +98,16 @@ class ScaledDotProductAttention(Module):
         A = self.attn_weights
         dv = A.swapaxes(-1, -2) @ d_out                                # (B, H, T_k, d_v)
         dA = d_out @ self.v.swapaxes(-1, -2)                           # (B, H, T_q, T_k)
-        dscores = self.softmax.backward(dA) * self.scale
+        dscores = self.softmax.backward(dA, out=dA)                    # in place: dA is ours
         if self.mask is not None and not self.mask.any(axis=-1).all():
             # Masked scores are constants: no gradient flows to q, k through them. Where a row may attend
             # somewhere its masked weights are exactly 0, so dscores = A * (...) is 0 there already; only a
             # fully masked row (uniform weights) needs the explicit zeroing.
-            dscores *= self.mask                                       # in place: dscores is ours
+            dscores *= self.mask
         dq = dscores @ self.k                                          # (B, H, T_q, d_k)
         dk = dscores.swapaxes(-1, -2) @ self.q                         # (B, H, T_k, d_k)
+        dq *= self.scale                                               # S = (Q scale) K^T: the scale
+        dk *= self.scale                                               # comes back on both
         return dq, dk, dv
 
 
