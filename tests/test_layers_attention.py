@@ -88,6 +88,19 @@ def test_sdpa_matches_softmax_of_scaled_scores_times_values():
     np.testing.assert_allclose(ScaledDotProductAttention()(q, k, v), expected, rtol=1e-12)
 
 
+def test_sdpa_leaves_its_inputs_and_mask_alone():
+    """The scale goes on a copy of Q, and the mask and softmax work in place on the scores only."""
+    rng = np.random.default_rng(0)
+    q, k, v = randn(rng, 1, 2, 5, 3), randn(rng, 1, 2, 5, 3), randn(rng, 1, 2, 5, 3)
+    mask = causal_mask(5, 5)
+    before = [a.copy() for a in (q, k, v, mask)]
+    attn = ScaledDotProductAttention()
+    attn(q, k, v, mask=mask)
+    attn.backward(randn(rng, 1, 2, 5, 3))
+    for a, b in zip((q, k, v, mask), before):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_sdpa_weights_rows_sum_to_one_and_masked_weights_are_exactly_zero():
     rng = np.random.default_rng(0)
     q, k, v = randn(rng, 1, 2, 5, 3), randn(rng, 1, 2, 5, 3), randn(rng, 1, 2, 5, 3)

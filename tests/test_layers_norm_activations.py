@@ -104,6 +104,22 @@ def test_tanh_and_exact_gelu_differ_by_less_than_1e_3_but_not_zero():
     assert 1e-5 < diff < 1e-3
 
 
+@pytest.mark.parametrize("shape", [(2, 40000, 3), (3, 70000), (70000,), ()])
+def test_tanh_gelu_on_many_cache_blocks_equals_the_formula(shape):
+    """The forward and backward run on blocks of rows (~65,536 elements each): shapes spanning several
+    blocks, a row longer than a block, one long row and a scalar give the formula's numbers."""
+    rng = np.random.default_rng(0)
+    x, dy = (rng.standard_normal(shape).astype(np.float32) * 3 for _ in range(2))
+    gelu = GELU("tanh")
+    x64 = x.astype(np.float64)
+    t = np.tanh(math.sqrt(2.0 / math.pi) * (x64 + 0.044715 * x64 ** 3))
+    y, dx = gelu.forward(x), gelu.backward(dy)
+    assert y.shape == dx.shape == shape and y.dtype == dx.dtype == np.float32
+    np.testing.assert_allclose(y, 0.5 * x64 * (1 + t), rtol=2e-6, atol=2e-6)
+    slope = 0.5 * (1 + t) + 0.5 * x64 * (1 - t * t) * math.sqrt(2.0 / math.pi) * (1 + 3 * 0.044715 * x64 ** 2)
+    np.testing.assert_allclose(dx, dy * slope, rtol=2e-5, atol=2e-5)
+
+
 def test_gelu_default_is_tanh():
     assert GELU().approximate == "tanh"
 
@@ -138,6 +154,24 @@ def test_softmax_along_another_axis_normalises_that_axis():
 def test_softmax_of_huge_logits_is_finite_and_exact():
     y = softmax(np.array([1000.0, 1000.0, -1000.0]))
     np.testing.assert_array_equal(y, [0.5, 0.5, 0.0])
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_softmax_in_place_equals_out_of_place_and_leaves_inputs_alone_otherwise(axis):
+    """out=x (attention's scores) and out=dy (its dA) overwrite only when asked to."""
+    rng = np.random.default_rng(0)
+    x, dy = randn(rng, 3, 4, 7), randn(rng, 3, 4, 7)
+    x_copy, dy_copy = x.copy(), dy.copy()
+    fresh = Softmax(axis)
+    y, dx = fresh.forward(x), fresh.backward(dy)
+    np.testing.assert_array_equal(x, x_copy)
+    np.testing.assert_array_equal(dy, dy_copy)
+    in_place = Softmax(axis)
+    y2 = in_place.forward(x, out=x)
+    dx2 = in_place.backward(dy, out=dy)
+    assert y2 is x and dx2 is dy
+    np.testing.assert_allclose(y2, y, rtol=1e-15)
+    np.testing.assert_allclose(dx2, dx, rtol=1e-12, atol=1e-15)
 
 
 @GRAD
