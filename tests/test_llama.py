@@ -174,6 +174,27 @@ def test_a_missing_head_or_shard_is_one_clear_error(tmp_path):
         Llama.from_pretrained(sharded)
 
 
+def test_a_name_is_found_in_the_hugging_face_cache_never_downloaded(tmp_path, monkeypatch):
+    """Llama.from_pretrained("org/name") reads the snapshot that refs/main names in $HF_HUB_CACHE
+    (huggingface_hub's layout: blobs + symlinked snapshots) with the same logits as the directory; a
+    name that is not there is one clear error, not a download."""
+    repo = tmp_path / "hub" / "models--tiny-org--tiny-llama"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "blobs").mkdir()
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    for file in (FIXTURES / "untied").iterdir():
+        (repo / "blobs" / file.name).write_bytes(file.read_bytes())
+        (repo / "snapshots" / "abc123" / file.name).symlink_to(f"../../blobs/{file.name}")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    by_name = Llama.from_pretrained("tiny-org/tiny-llama")
+    assert by_name.model_dir == repo / "snapshots" / "abc123"
+    ids = np.array([[1, 5, 9, 2]])
+    np.testing.assert_array_equal(by_name.forward(ids), Llama.from_pretrained(FIXTURES / "untied").forward(ids))
+    with pytest.raises(FileNotFoundError, match="not downloaded"):
+        Llama.from_pretrained("tiny-org/absent")
+
+
 def test_load_lm_dispatches_llama_with_its_tokenizer_json():
     model, tokenizer = load_lm(FIXTURES / "untied")
     assert isinstance(model, Llama) and tokenizer.vocab_size == model.vocab_size
