@@ -104,7 +104,7 @@ def test_tanh_and_exact_gelu_differ_by_less_than_1e_3_but_not_zero():
     assert 1e-5 < diff < 1e-3
 
 
-@pytest.mark.parametrize("shape", [(2, 40000, 3), (3, 70000), (70000,), ()])
+@pytest.mark.parametrize("shape", [(2, 40000, 3), (3, 70000), (70000,), (), (0, 5)])
 def test_tanh_gelu_on_many_cache_blocks_equals_the_formula(shape):
     """The forward and backward run on blocks of rows (~65,536 elements each): shapes spanning several
     blocks, a row longer than a block, one long row and a scalar give the formula's numbers."""
@@ -118,6 +118,13 @@ def test_tanh_gelu_on_many_cache_blocks_equals_the_formula(shape):
     np.testing.assert_allclose(y, 0.5 * x64 * (1 + t), rtol=2e-6, atol=2e-6)
     slope = 0.5 * (1 + t) + 0.5 * x64 * (1 - t * t) * math.sqrt(2.0 / math.pi) * (1 + 3 * 0.044715 * x64 ** 2)
     np.testing.assert_allclose(dx, dy * slope, rtol=2e-5, atol=2e-5)
+
+
+def test_exact_gelu_of_an_empty_batch_is_empty():
+    for training in (True, False):
+        gelu = GELU("none").train(training)
+        x = np.zeros((0, 5), dtype=np.float32)
+        assert gelu.forward(x).shape == gelu.backward(x).shape == (0, 5)
 
 
 def test_gelu_default_is_tanh():

@@ -80,9 +80,10 @@ _NUMBERS = re.compile(r"#[0-9a-fA-F]{3,8}\b|\bwhite\b|[-+]?(?:\d+\.?\d*|\.\d+)(?
 
 
 def _layout(outputs):
-    return [tuple(_NUMBERS.sub("N", part) if isinstance(part, str) else
-                  ({k: _NUMBERS.sub("N", v) for k, v in part.items()} if isinstance(part, dict) else part)
-                  for part in output) for output in _comparable(outputs)]
+    def mask(text):
+        return _NUMBERS.sub("N", text)
+    return [(kind, name, {k: mask(v) for k, v in data.items()}, mask(text))
+            for kind, name, data, text in _comparable(outputs)]
 
 
 @pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)

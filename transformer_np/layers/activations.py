@@ -34,11 +34,17 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _BLOCK = 1 << 16                       # elements per block in GELU: 256 KB of float32
 
 
-def _row_blocks(n_rows, C):
-    """Slices of rows holding about _BLOCK elements each: a dozen element-wise passes over one block stay
-    in the CPU cache, where over the whole (B, T, d_ff) array every pass would go to main memory."""
-    rows = max(1, _BLOCK // C)
-    return [slice(start, start + rows) for start in range(0, n_rows, rows)]
+def _as_rows(x):
+    """x viewed as (N, C) rows of its last axis (a scalar: one row of one)."""
+    return x.reshape(-1, x.shape[-1] if x.ndim else 1)
+
+
+def _row_blocks(x2):
+    """(rows per block, the blocks' slices) for (N, C) rows: blocks of about _BLOCK elements, so a dozen
+    element-wise passes over one block stay in the CPU cache, where over the whole (B, T, d_ff) array
+    every pass would go to main memory. Scratch buffers need min(rows, N) rows (N may be 0)."""
+    rows = max(1, _BLOCK // x2.shape[1])
+    return min(rows, len(x2)), [slice(start, start + rows) for start in range(0, len(x2), rows)]
 
 
 def _gelu_block_float32(x, y, dydx, buffers, mask):
@@ -84,12 +90,11 @@ def _exact_gelu(x, with_derivative):
     dtype = x.dtype
     x = x if dtype in (np.float32, np.float64) else x.astype(np.float32)     # float16: computed in float32
     block_fn = _gelu_block_float64 if x.dtype == np.float64 else _gelu_block_float32
-    C = x.shape[-1] if x.ndim else 1
-    x2 = x.reshape(-1, C)
+    x2 = _as_rows(x)                                                    # (N, C)
     y = np.empty_like(x2)
     dydx = np.empty_like(x2) if with_derivative else None
-    blocks = _row_blocks(len(x2), C)
-    buffers = [np.empty((min(blocks[0].stop, len(x2)), C), x.dtype) for _ in range(4)]
+    rows, blocks = _row_blocks(x2)
+    buffers = [np.empty((rows, x2.shape[1]), x.dtype) for _ in range(4)]
     mask = np.empty(buffers[0].shape, dtype=bool)
     for block in blocks:
         block_fn(x2[block], y[block], None if dydx is None else dydx[block], buffers, mask)
@@ -120,10 +125,9 @@ class GELU(Module):
         self.x = x
         if self.approximate == "tanh":
             # In-place arithmetic on cache-sized blocks of rows, written into the two outputs.
-            C = x.shape[-1] if x.ndim else 1
-            x2 = x.reshape(-1, C)                                       # (N, C)
+            x2 = _as_rows(x)                                            # (N, C)
             y, tanh_u = np.empty_like(x2), np.empty_like(x2)
-            for block in _row_blocks(len(x2), C):
+            for block in _row_blocks(x2)[1]:
                 xb, t, yb = x2[block], tanh_u[block], y[block]
                 np.multiply(xb, xb, out=t)
                 t *= xb
@@ -148,11 +152,10 @@ class GELU(Module):
         if self.approximate == "tanh":
             # The 11 passes below run on blocks of rows (~256 KB each) that stay in the CPU cache: over
             # the whole (B, T, d_ff) array at once every pass would go to main memory (2.4x slower).
-            C = x.shape[-1] if x.ndim else 1
-            x2, t2, dy2 = x.reshape(-1, C), self.tanh_u.reshape(-1, C), dy.reshape(-1, C)   # (N, C)
+            x2, t2, dy2 = _as_rows(x), _as_rows(self.tanh_u), _as_rows(dy)    # (N, C)
             dx = np.empty_like(x2)
-            blocks = _row_blocks(len(x2), C)
-            scratch = np.empty((min(blocks[0].stop, len(x2)), C), dtype=x.dtype)
+            rows, blocks = _row_blocks(x2)
+            scratch = np.empty((rows, x2.shape[1]), dtype=x.dtype)
             for block in blocks:
                 x, t, g = x2[block], t2[block], dx[block]               # (n, C), n <= rows
                 du_dx = np.multiply(x, x, out=scratch[:len(x)])         # sqrt(2/pi) (1 + 3 * 0.044715 x^2)

@@ -126,7 +126,7 @@ def normal_cdf_and_pdf(x):
 def normal_cdf_tanh_form(x, x_squared, out=None):
     """Phi(x) = (1 + tanh(x P(x^2))) / 2, float32 (within 1e-7 absolute), given x^2; writes into `out`.
     Huge |x| overflows P to inf, and tanh(+-inf) = +-1 is the right limit."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore"):
         p = _horner(_PHI_TANH_P, x_squared, out=out)             # (N, C): 12 passes
         p *= x
     np.tanh(p, out=p)
