@@ -19,6 +19,10 @@ each of --rounds rounds, each measurement in its own subprocess with the same BL
             decode: tokens/s = N / mean step; and its floor, every weight matrix times an (N, C) matrix
             (N / that time): what OpenBLAS itself gives for N rows read against one weight pass. Also the prefill of a whole context window (1024 tokens):
             what --sliding-window (stride 1) pays per token past the window.
+  * minimal: the same greedy decode (after our prefill) through bench/minimal_decode.py, a GPT-2 step in
+            the fewest NumPy calls (no modules, no checks): the floor's products plus what every NumPy
+            decoder must also do (read the key/value cache, ~30 small calls per layer). floor / minimal
+            is what NumPy allows; minimal / ours what the library's one-Module-per-layer structure costs.
   * narrow: the same decode through a GPT-2 of the same depth and heads but tiny widths: what the
             layers' small NumPy calls cost per step apart from the matrix products.
   * torch:  transformers.GPT2LMHeadModel.from_pretrained(dir), PyTorch eager, inference_mode, a lean loop
@@ -99,6 +103,7 @@ def worker_ours(args):
     sys.path.insert(0, str(ROOT))
     import numpy as np
     from transformer_np import GPT2
+    from minimal_decode import minimal_decoder                # bench/, beside this file
     model = GPT2.from_pretrained(args.dir)
     ids = prompt_ids(args.prompt_len, model.vocab_size)
 
@@ -130,10 +135,25 @@ def worker_ours(args):
             stamps.append(time.perf_counter())
         return stamps[1] - stamps[0], [b - a for a, b in zip(stamps[1:], stamps[2:])]
 
+    def generate_minimal(tokens=args.decode_tokens):
+        """The same greedy decode through bench/minimal_decode.py's step (after our prefill): its step times
+        and whether it chose the same tokens as ours."""
+        caches = model.new_caches(1, ids.shape[1] + tokens)
+        token = int(np.argmax(model.forward(ids, caches, last_only=True, keep_activations=False)[0, -1]))
+        step, chosen, times = minimal_decoder(model, caches), [token], []
+        for t in range(ids.shape[1], ids.shape[1] + tokens - 1):
+            start = time.perf_counter()
+            chosen.append(step(chosen[-1], t))
+            times.append(time.perf_counter() - start)
+        return chosen, times
+
     generate()                                                # warm up: pages in, caches, BLAS threads
+    generate_minimal(tokens=4)
     floors = [floor() for _ in range(8)]
     prefill, steps = generate()
+    minimal_tokens, minimal_steps = generate_minimal()
     floors += [floor() for _ in range(8)]
+    ours_tokens = [int(t[0]) for t in model.iter_generate(ids, args.decode_tokens, temperature=0)]
     prefills = [prefill] + [generate(tokens=2)[0] for _ in range(2)]
     # --sliding-window with stride 1 re-runs a whole window per token: about one (max_len - 1) prefill.
     window_prefill = generate(prompt=prompt_ids(model.max_len - 1, model.vocab_size), tokens=1)[0]
@@ -152,7 +172,8 @@ def worker_ours(args):
                 prefill_s=min(prefills), window_prefill_s=window_prefill, floor_s=median(floors), floor_best_s=min(floors),
                 floor_bytes=sum(w.nbytes for w in mats) + wte.nbytes,
                 samples_tok_s={str(n): v for n, v in samples.items()},
-                samples_floor_tok_s={str(n): v for n, v in samples_floor.items()}, narrow_step_s=min(narrow_steps))
+                samples_floor_tok_s={str(n): v for n, v in samples_floor.items()}, narrow_step_s=min(narrow_steps),
+                minimal_step_mean_s=mean(minimal_steps), minimal_same_tokens=minimal_tokens == ours_tokens)
 
 
 def worker_torch(args):
@@ -266,6 +287,7 @@ def medium_report(args, base):
             "floor_tok_s": median([1 / r["floor_s"] for r in runs]),
             "decode_mean_vs_floor": median([r["floor_s"] / r["decode_step_mean_s"] for r in runs]),
             "decode_median_vs_floor": median([r["floor_s"] / r["decode_step_median_s"] for r in runs]),
+            "minimal_step_vs_floor": median([r["floor_s"] / r["minimal_step_mean_s"] for r in runs]),
             "samples_tok_s": {n: median([r["samples_tok_s"][n] for r in runs]) for n in runs[0]["samples_tok_s"]},
             "peak_rss": rss_summary(rss_runs, file_bytes) if rss_runs else None}
 
@@ -300,8 +322,8 @@ def main(argv=None):
             if rss is None:
                 raise SystemExit(f"the rss worker failed: {err}")
             rss_runs.append(rss)
-            print(f"round {r + 1}/{args.rounds}: ours {1 / res['decode_step_mean_s']:.1f} tok/s (mean step), floor "
-                  f"{1 / res['floor_s']:.1f}, peak RSS {rss['peak_rss_bytes'] / 1e6:.0f} MB"
+            print(f"round {r + 1}/{args.rounds}: ours {1 / res['decode_step_mean_s']:.1f} tok/s (mean step), minimal "
+                  f"{1 / res['minimal_step_mean_s']:.1f}, floor {1 / res['floor_s']:.1f}, peak RSS {rss['peak_rss_bytes'] / 1e6:.0f} MB"
                   + (f", torch {1 / torch_runs[-1]['decode_step_mean_s']:.1f} tok/s" if torch_runs else ""),
                   file=sys.stderr, flush=True)
 
@@ -319,6 +341,8 @@ def main(argv=None):
                      "decode_tok_s_median_step": per_round(lambda r: 1 / r["decode_step_median_s"]),
                      "decode_tok_s_best_step": per_round(lambda r: 1 / r["decode_step_best_s"]),
                      "decode_ms_per_token_narrow_model": per_round(lambda r: 1e3 * r["narrow_step_s"]),
+                     "minimal_step_tok_s": per_round(lambda r: 1 / r["minimal_step_mean_s"]),
+                     "minimal_same_tokens_every_round": all(r["minimal_same_tokens"] for r in ours_runs),
                      "prefill_s": per_round(lambda r: r["prefill_s"]),
                      "sliding_window_recompute_s": per_round(lambda r: r["window_prefill_s"]),
                      "samples_tok_s": {n: per_round(lambda r: r["samples_tok_s"][n]) for n in ours_runs[0]["samples_tok_s"]},
@@ -333,6 +357,8 @@ def main(argv=None):
         ratios["decode_mean_vs_floor"] = per_round(lambda r: r["floor_s"] / r["decode_step_mean_s"])
         ratios["decode_median_step_vs_floor"] = per_round(lambda r: r["floor_s"] / r["decode_step_median_s"])
         ratios["decode_best_step_vs_best_floor"] = per_round(lambda r: r["floor_best_s"] / r["decode_step_best_s"])
+        ratios["minimal_step_vs_floor"] = per_round(lambda r: r["floor_s"] / r["minimal_step_mean_s"])
+        ratios["decode_mean_vs_minimal_step"] = per_round(lambda r: r["minimal_step_mean_s"] / r["decode_step_mean_s"])
         ratios["samples_8_vs_1_tok_s"] = per_round(lambda r: r["samples_tok_s"]["8"] / r["samples_tok_s"]["1"])
         ratios["samples_4_vs_1_tok_s"] = per_round(lambda r: r["samples_tok_s"]["4"] / r["samples_tok_s"]["1"])
         # The same ratio for the weight products alone: how much of 8x BLAS itself gives for 8 rows.

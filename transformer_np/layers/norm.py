@@ -40,12 +40,13 @@ class LayerNorm(Module):
 
     def forward(self, x):
         check_features(self, x)
-        # sum / C rather than np.mean (the same float32 numbers without np.mean's Python-level
-        # overhead) and in-place arithmetic on fresh temporaries: decoding one token runs this 25 times
-        # per step on a single row, where the cost is the number of NumPy calls, not the arithmetic.
+        # np.add.reduce (what x.sum() runs, without its Python-level wrapper: 40% of this forward's
+        # time on one row) divided by C rather than np.mean, and in-place arithmetic on fresh
+        # temporaries: decoding one token runs this 25 times per step on a single row, where the cost
+        # is the number of NumPy calls and their overhead, not the arithmetic.
         C = self.d_model
-        xhat = x - x.sum(axis=-1, keepdims=True) / C                      # x - mean            (..., C)
-        var = np.square(xhat).sum(axis=-1, keepdims=True) / C             # (..., 1)
+        xhat = x - np.add.reduce(x, axis=-1, keepdims=True) / C           # x - mean            (..., C)
+        var = np.add.reduce(np.square(xhat), axis=-1, keepdims=True) / C  # (..., 1)
         rstd = 1.0 / np.sqrt(var + self.eps)                              # (..., 1)
         xhat *= rstd                                                      # (x - mean) * rstd   (..., C)
         self.xhat, self.rstd = xhat, rstd
@@ -83,7 +84,7 @@ class RMSNorm(Module):
 
     def forward(self, x):
         check_features(self, x)
-        mean_square = np.square(x).sum(axis=-1, keepdims=True) / self.d_model   # (..., 1)
+        mean_square = np.add.reduce(np.square(x), axis=-1, keepdims=True) / self.d_model   # (..., 1), see LayerNorm
         rstd = 1.0 / np.sqrt(mean_square + self.eps)                           # (..., 1)
         self.xhat, self.rstd = x * rstd, rstd                                   # (..., C)
         return self.xhat * self.weight.data
