@@ -130,14 +130,17 @@ def worker_ours(args):
         return time.perf_counter() - t
 
     def generate(m=model, prompt=ids, tokens=args.decode_tokens, num_samples=1):
-        stamps = [time.perf_counter()]
-        for _ in m.iter_generate(prompt, tokens, temperature=0, num_samples=num_samples):
+        """(time to the first token, the gaps between later tokens, the first row's tokens)."""
+        stamps, chosen = [time.perf_counter()], []
+        for next_ids in m.iter_generate(prompt, tokens, temperature=0, num_samples=num_samples):
             stamps.append(time.perf_counter())
-        return stamps[1] - stamps[0], [b - a for a, b in zip(stamps[1:], stamps[2:])]
+            chosen.append(next_ids)
+        return (stamps[1] - stamps[0], [b - a for a, b in zip(stamps[1:], stamps[2:])],
+                [int(row_ids[0]) for row_ids in chosen])
 
     def generate_minimal(tokens=args.decode_tokens):
-        """The same greedy decode through bench/minimal_decode.py's step (after our prefill): its step times
-        and whether it chose the same tokens as ours."""
+        """The same greedy decode through bench/minimal_decode.py's step (after our prefill): the tokens it
+        chose and its step times."""
         caches = model.new_caches(1, ids.shape[1] + tokens)
         token = int(np.argmax(model.forward(ids, caches, last_only=True, keep_activations=False)[0, -1]))
         step, chosen, times = minimal_decoder(model, caches), [token], []
@@ -150,10 +153,9 @@ def worker_ours(args):
     generate()                                                # warm up: pages in, caches, BLAS threads
     generate_minimal(tokens=4)
     floors = [floor() for _ in range(8)]
-    prefill, steps = generate()
+    prefill, steps, ours_tokens = generate()
     minimal_tokens, minimal_steps = generate_minimal()
     floors += [floor() for _ in range(8)]
-    ours_tokens = [int(t[0]) for t in model.iter_generate(ids, args.decode_tokens, temperature=0)]
     prefills = [prefill] + [generate(tokens=2)[0] for _ in range(2)]
     # --sliding-window with stride 1 re-runs a whole window per token: about one (max_len - 1) prefill.
     window_prefill = generate(prompt=prompt_ids(model.max_len - 1, model.vocab_size), tokens=1)[0]

@@ -36,8 +36,8 @@ def prefilled(model, ids, room):
 def test_minimal_step_gives_the_library_logits(seed):
     model = random_model(seed)
     ids = np.random.default_rng(seed).integers(0, 97, size=(1, 9))
-    ours, ours_logits = prefilled(model, ids, 12)
-    minimal, logits = prefilled(model, ids, 12)
+    ours, _ = prefilled(model, ids, 12)
+    minimal, _ = prefilled(model, ids, 12)
     step = minimal_decoder(model, minimal, return_logits=True)
     tokens = np.random.default_rng(seed + 10).integers(0, 97, size=12)
     for t, token in enumerate(tokens, start=9):
