@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from transformer_np import GPT2, TransformerLM
+from transformer_np.decoding import repeat_cache
 from transformer_np.tokenizer import BPETokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gpt2_tiny"
@@ -102,8 +103,8 @@ def test_samples_share_the_prompts_keys_with_the_numbers_of_copies(model, prompt
     ids, mask = left_pad([prompts[0, :9], prompts[1, :5]])
     caches = model.new_caches(2, 13)
     model.forward(ids, caches, last_only=True, attention_mask=mask)
-    shared = [cache.repeat(3) for cache in caches]
-    copies = [cache.repeat(3, share_prefix=False) for cache in caches]
+    shared = [repeat_cache(cache, 3) for cache in caches]
+    copies = [repeat_cache(cache, 3, share_prefix=False) for cache in caches]
     assert shared[0].keys.shape[2] == 4 and copies[0].keys.shape[2] == 13   # the prompt's 9: once
     next_ids = np.arange(6) + 10
     for _ in range(4):                                             # fills both caches to the last position

@@ -70,30 +70,6 @@ class ScaledDotProductAttention(Module):
         self.attn_weights = self.softmax.forward(scores, out=scores)   # (B, H, T_q, T_k)
         return self.attn_weights @ v                                   # (B, H, T_q, d_v)
 
-    def forward_shared_prefix(self, q, k, v, mask, prefix):
-        """Decoding n rows per prompt (rows b*n .. b*n + n-1 continue prompt b): the prompt's keys and
-        values K_p, V_p (B, H, T_p, d_k) are shared, so its n queries meet them as n rows of one product
-        and K_p, V_p are read once, not n times; k, v (B*n, H, T, d_k) are each row's own later keys.
-            S = [Q K_p^T | Q K^T] / sqrt(d_k)     A = softmax(S)     out = A_p V_p + A_own V
-        The same numbers as attending to n copies of the prompt's keys. Decoding only (no backward)."""
-        scale = 1.0 / math.sqrt(q.shape[-1])
-        Bn, H, T, d_k = q.shape
-        B, n, T_p = prefix.keys.shape[0], prefix.n, prefix.keys.shape[2]
-        as_rows = lambda x: x.reshape(B, n, H, T, -1).transpose(0, 2, 1, 3, 4).reshape(B, H, n * T, -1)  # noqa: E731
-        s_prefix = (as_rows(q) @ prefix.keys.swapaxes(-1, -2)) * scale          # (B, H, n*T, T_p)
-        if prefix.padding is not None:
-            s_prefix = np.where(~prefix.padding[:, None, None, :], s_prefix, np.finfo(s_prefix.dtype).min)
-        s_prefix = s_prefix.reshape(B, H, n, T, T_p).transpose(0, 2, 1, 3, 4).reshape(Bn, H, T, T_p)
-        s_own = (q @ k.swapaxes(-1, -2)) * scale                               # (B*n, H, T, T_own)
-        if mask is not None:
-            s_own = np.where(mask, s_own, np.finfo(s_own.dtype).min)
-        for name in ("q", "k", "v", "mask"):                                   # no backward from here
-            vars(self).pop(name, None)
-        self.attn_weights = self.softmax.forward(np.concatenate([s_prefix, s_own], axis=-1))
-        out = as_rows(self.attn_weights[..., :T_p]) @ prefix.values             # (B, H, n*T, d_k)
-        out = out.reshape(B, H, n, T, d_k).transpose(0, 2, 1, 3, 4).reshape(Bn, H, T, d_k)
-        return out + self.attn_weights[..., T_p:] @ v                         # (B*n, H, T, d_k)
-
     def backward(self, d_out):
         A = self.attn_weights
         dv = A.swapaxes(-1, -2) @ d_out                                # (B, H, T_k, d_v)
@@ -128,7 +104,8 @@ class KVCache:
         self.values = np.zeros_like(self.keys)
         self.length = 0
         self.padding = None
-        self.prefix, self.offset = None, 0      # see repeat: keys[:, :, i] is position offset + i
+
+    offset = 0      # keys[:, :, i] is position offset + i (> 0: a prompt held apart, decoding.SharedPrefixCache)
 
     @property
     def capacity(self):
@@ -156,34 +133,9 @@ class KVCache:
         real = ~self.padding[:, :self.length + t_new]
         return np.maximum(np.cumsum(real, axis=1)[:, self.length:] - 1, 0)
 
-    def repeat(self, n, share_prefix=True):
-        """A cache for n continuations of each row (row b -> rows b*n .. b*n + n-1) after one prefill.
-
-        share_prefix: the rows' common past (the prompt) stays one copy, `prefix`, read once per step for
-        all n rows (ScaledDotProductAttention.forward_shared_prefix); this cache then holds only what
-        comes after it. (GPT-2 124M, 8 samples of a 128-token prompt: its 9.4 MB of keys and values are
-        read once per step instead of 8 times, 75 MB.) Otherwise every row gets its own copy of everything."""
-        if self.prefix is not None:
-            raise ValueError("this cache already shares a prefix")
-        B, H, _, d_k = self.keys.shape
-        out = KVCache.__new__(KVCache)
-        out.length = self.length
-        out.padding = None if self.padding is None else np.repeat(self.padding, n, axis=0)
-        if share_prefix:
-            out.prefix = SharedPrefix(self.keys[:, :, :self.length], self.values[:, :, :self.length],
-                                      None if self.padding is None else self.padding[:, :self.length], n)
-            out.offset = self.length
-            out.keys = np.zeros((B * n, H, self.capacity - self.length, d_k), dtype=self.keys.dtype)
-            out.values = np.zeros_like(out.keys)
-        else:
-            out.prefix, out.offset = None, 0
-            out.keys, out.values = np.repeat(self.keys, n, axis=0), np.repeat(self.values, n, axis=0)
-        return out
-
-
     def append(self, k, v):
-        """Store k, v (B, H, T, d_k) after the cached positions; return all keys and values so far (with a
-        shared prefix: those after it)."""
+        """Store k, v (B, H, T, d_k) after the cached positions; return all keys and values so far (after
+        `offset`)."""
         start, stop = self.length - self.offset, self.length - self.offset + k.shape[2]
         if stop > self.keys.shape[2]:
             raise ValueError(f"KV cache holds {self.capacity} positions; cannot add {k.shape[2]} "
@@ -193,6 +145,11 @@ class KVCache:
         self.length += k.shape[2]
         return self.keys[:, :, :stop], self.values[:, :, :stop]
 
+    def attend(self, attention, q, k, v, mask):
+        """Attention of the new queries over the keys and values `append` returned (a decoding cache that
+        holds part of them elsewhere, decoding.SharedPrefixCache, attends its own way)."""
+        return attention.forward(q, k, v, mask)
+
 
 def rotary_positions(cache, t_new):
     """Where the next t_new queries and keys sit: 0 without a cache, the cached length, or, in a left-padded
@@ -201,15 +158,6 @@ def rotary_positions(cache, t_new):
         return 0
     positions = cache.positions(t_new)
     return cache.length if positions is None else positions
-
-
-class SharedPrefix:
-    """The keys and values (B, H, T_p, d_k) of B prompts, each shared by `n` rows of a decode batch, and
-    their padding (B, T_p) True at padded keys, or None."""
-
-    def __init__(self, keys, values, padding, n):
-        self.keys, self.values, self.padding, self.n = keys, values, padding, n
-
 
 
 # ---------------------------------------------------------------------------------------- multi-head
@@ -325,10 +273,8 @@ class MultiHeadAttention(Module):
             padding_mask(key_padding_mask) if key_padding_mask is not None else None)
         if self.groups > 1:
             q, mask = self.group_queries(q, mask)                      # (B, H_kv, G*T, d_k)
-        if cache is not None and cache.prefix is not None:             # n samples of each prompt: its
-            if self.groups > 1:                                        # keys are read once for all n
-                raise ValueError("a cache with a shared prefix needs n_kv_heads == n_heads")
-            heads = self.attention.forward_shared_prefix(q, k, v, mask, cache.prefix)
+        if cache is not None:
+            heads = cache.attend(self.attention, q, k, v, mask)        # see KVCache.attend
         else:
             heads = self.attention.forward(q, k, v, mask)              # (B, H_kv, G*T, d_k)
         if self.groups > 1:

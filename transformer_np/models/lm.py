@@ -3,6 +3,7 @@ import numpy as np
 
 from ..blocks import Decoder
 from ..core import Module, check_float_dtype
+from ..decoding import repeat_cache
 from ..init import make_rng
 from ..layers import (Dropout, Embedding, KVCache, LearnedPositionalEmbedding, Linear, RotaryEmbedding,
                       SinusoidalPositionalEncoding, TiedOutputHead)
@@ -159,7 +160,7 @@ class TransformerLM(Module):
         logits = self.forward(ids, caches, last_only=True, keep_activations=False, attention_mask=mask)[:, -1]
         if num_samples > 1:                                            # one prefill, n copies of its cache
             share = self.n_kv_heads == self.n_heads                   # (grouped heads: plain copies)
-            caches = [cache.repeat(num_samples, share_prefix=share) for cache in caches]
+            caches = [repeat_cache(cache, num_samples, share_prefix=share) for cache in caches]
             logits = np.repeat(logits, num_samples, axis=0)            # (B * n, V)
             ids = np.repeat(ids, num_samples, axis=0)
             mask = None if mask is None else np.repeat(mask, num_samples, axis=0)
