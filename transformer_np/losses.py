@@ -13,6 +13,8 @@ class CrossEntropyLoss:
 
     Backward (p = softmax(logits)):  dlogits[n, :] = w_n * (p[n, :] - onehot(y_n)) / sum_n w_n
     Shapes: logits (..., V), targets (...) integers, weights (...) or None (all ones). Keeps p.
+    Plain twin: gpt.py `crossentropy_forward` / `crossentropy_backward` (all weights 1); here the loss mask,
+    checked targets, and one (..., V) buffer reused in place for shifted logits, log p and p.
     """
 
     def forward(self, logits, targets, weights=None):

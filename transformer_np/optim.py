@@ -91,6 +91,8 @@ class Adam(Optimizer):
         m = b1 m + (1 - b1) g            v = b2 v + (1 - b2) g^2
         m^ = m / (1 - b1^t)              v^ = v / (1 - b2^t)
         w -= lr * m^ / (sqrt(v^) + eps)
+    Plain twin (AdamW): gpt.py `adamw_step`; here every pass writes into m, v, the weights or one reused
+    scratch array, because three fresh arrays per parameter per step cost page faults, not just copying.
     """
 
     decoupled = False
@@ -137,7 +139,8 @@ class AdamW(Adam):
 
 def clip_grad_norm(params, max_norm):
     """Scale all gradients by min(1, max_norm / ||g||) where ||g|| is the norm of all of them together.
-    Returns the norm before clipping (worth logging: spikes show instability)."""
+    Returns the norm before clipping (worth logging: spikes show instability).
+    Plain twin: gpt.py `clip_gradients`; here scaled in place, and returning the norm for the training log."""
     params = list(params)
     # vdot: one pass, no squared copy (float64 gradients accumulate in float64, float32 ones in float32,
     # whose rounding is far below what matters for a clipping threshold).
@@ -153,6 +156,7 @@ def warmup_cosine(step, max_lr, warmup_steps, total_steps, min_lr=0.0):
     """Linear warm-up from 0 to max_lr over warmup_steps, then a cosine decay to min_lr at total_steps.
 
     Warm-up: Adam's second-moment estimate is poor for the first steps, so large steps then are risky.
+    Plain twin: gpt.py `learning_rate` (the same formula; this one also holds min_lr past total_steps).
     """
     if step < warmup_steps:
         return max_lr * (step + 1) / warmup_steps

@@ -114,6 +114,8 @@ class GELU(Module):
         dX = dY * (  (1 + tanh u) / 2  +  x/2 * (1 - tanh^2 u) * sqrt(2/pi) * (1 + 3 * 0.044715 x^2)  )
     The two differ by up to ~5e-4: enough to break parity with GPT-2's logits, so the choice matters.
     Shapes: any; y has x's shape. Keeps x, and tanh u (tanh form) or dY/dX (exact form, training).
+    Plain twin of the tanh form: gpt.py `gelu_forward` / `gelu_backward`; here in place on cache-sized blocks
+    of rows (whole-array passes go to main memory), keeping tanh u so backward need not recompute it.
     """
 
     def __init__(self, approximate="tanh"):
@@ -177,7 +179,9 @@ def softmax(x, axis=-1, out=None):
     exp from overflowing. out=x overwrites x (for a caller that owns it: attention's scores), saving the
     one temporary, which for a large array costs as much as two passes over it (fresh pages).
     np.maximum.reduce and np.add.reduce are x.max() and x.sum() without their Python-level wrappers,
-    which cost more than the work on the small rows of a decoding step (12 heads x ~200 keys)."""
+    which cost more than the work on the small rows of a decoding step (12 heads x ~200 keys).
+    Plain twin: the softmax lines of gpt.py `attention_forward` / `crossentropy_forward`; `out=` and the
+    direct reduce calls are what make this one faster, nothing else."""
     e = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True), out=out)
     np.exp(e, out=e)                                                   # in place from here on
     e /= np.add.reduce(e, axis=axis, keepdims=True)
@@ -189,6 +193,8 @@ class Softmax(Module):
 
     Backward (the Jacobian is diag(y) - y y^T):   dX = y * (dY - sum(dY * y, axis))
     Shapes: any; y has x's shape. Keeps y.
+    Plain twin: the dS line of gpt.py `attention_backward`; here with `out=` (in place into attention's dA)
+    and one einsum for the row sums, so that no extra (..., T) array is made.
     """
 
     def __init__(self, axis=-1):

@@ -51,6 +51,8 @@ class ScaledDotProductAttention(Module):
         dS = A * (dA - sum_k(dA * A))    (the softmax backward; masked entries have A = 0, so dS = 0)
         dQ = dS @ K / sqrt(d_k)          dK = dS^T @ Q / sqrt(d_k)
     Keeps Q, K, V and A (`attn_weights`, also what the attention pictures show).
+    Plain twin (causal self-attention only): gpt.py `attention_forward` / `attention_backward`; here any
+    mask (padding, a cache's offset), the scale on Q (the smaller array), the softmax in place on the scores.
     """
 
     def __init__(self):

@@ -24,6 +24,8 @@ class Embedding(Module):
     Backward: ids are not differentiable; each row used collects its gradient,
         dW[v] += sum over (b, t) with ids[b, t] == v of dY[b, t]        (np.add.at handles repeats)
     Keeps ids.
+    Plain twin: the token half of gpt.py `embedding_forward` / `embedding_backward` (the same lines; here
+    the positions are a layer of their own, and the gradient is added into .grad, not returned).
     """
 
     def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, rng=None, init_std=0.02):
@@ -126,6 +128,8 @@ class TiedOutputHead(Module):
     Backward:  dX = dLogits @ E,   dE += dLogits^T @ X   (added to the embedding's own gradient: E is
     used twice, at the input and here, so it receives the sum of both uses).
     Holds the embedding's Parameter, not a copy, so named_parameters lists it once (as the embedding).
+    Plain twin: gpt.py `linear_forward` / `linear_backward` with W = wte^T and no bias (see gpt.py `forward`);
+    here one position (decoding) is a matrix-vector product, and dE is added into the embedding's .grad.
     """
 
     def __init__(self, embedding):

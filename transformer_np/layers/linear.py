@@ -14,6 +14,8 @@ class Linear(Module):
         dW += X.T @ dY         (in, out)
         db += sum_rows(dY)     (out,)
     Keeps X for dW.
+    Plain twin: gpt.py `linear_forward` / `linear_backward`; the special cases here are one row (decoding)
+    as a matrix-vector product, any number of leading axes, no bias, and gradients added into .grad.
     """
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, rng=None, init_std=0.02):
