@@ -5,12 +5,10 @@
     python gpt.py --model shakespeare-char -p "ROMEO:" -n 40 --temperature 0 --seed 0
     python gpt.py -p "How can entropy be reversed?"   # OpenAI's GPT-2 124M (downloaded once)
 
-In order: data -> parameters -> forward/backward pairs (embedding, layer norm, linear, causal attention,
-GELU, residual, cross-entropy) -> the model -> AdamW -> training -> sampling -> loading a checkpoint.
-Every number the model computes is computed here. The library (transformer_np) computes the same numbers
-faster and more generally; tests/test_reference.py checks that the two agree to ~1e-10 in float64.
-The dtype of the parameters is the compute dtype: float32 to run, float64 to check gradients.
-"""
+Data -> parameters -> forward/backward pairs -> the model -> AdamW -> training -> sampling -> checkpoints.
+Every number the model computes is computed here; the library (transformer_np) computes the same numbers
+faster and more generally, and tests/test_reference.py checks that the two agree. The parameters' dtype
+is the compute dtype: float32 to run, float64 to check gradients."""
 import argparse
 import json
 import math
@@ -21,25 +19,20 @@ from pathlib import Path
 import numpy as np
 
 import transformer_np.io
-from transformer_np.io import load_safetensors, resolve_model_dir
+from transformer_np.io import DownloadError, load_safetensors, resolve_model_dir
 from transformer_np.tokenizer import BPETokenizer, CharTokenizer
 
 # ------------------------------------------------------------------------------------------------- data
 
 def read_text(path):
-    """A text file as (ids, tokenizer): one id per character, the alphabet being the sorted characters."""
+    """A text file as (train ids, held-out ids, tokenizer): one id per character (the alphabet: the sorted
+    characters), the first 90% to train on, the last 10% held out to measure how well the model generalises."""
     text = Path(path).read_text(encoding="utf-8")
     if len(text) < 1000:
         raise ValueError(f"{path}: {len(text)} characters; training needs at least 1000")
     tokenizer = CharTokenizer.from_text(text)
-    return np.array(tokenizer.encode(text)), tokenizer
-
-
-def split(ids):
-    """The first 90% to train on, the last 10% held out (never trained on: it measures generalisation)."""
-    n = int(0.9 * len(ids))
-    return ids[:n], ids[n:]
-
+    ids, n = np.array(tokenizer.encode(text)), int(0.9 * len(text))
+    return ids[:n], ids[n:], tokenizer
 
 def get_batch(ids, block, batch, rng):
     """`batch` random windows of `block` tokens (B, T) and their targets, the same windows one later."""
@@ -53,30 +46,25 @@ def init(config, seed):
     projections into the residual stream N(0, 0.02 / sqrt(2 L)) (each block adds two terms to it),
     biases 0, layer-norm gains 1. Linear weights are stored (in, out), as GPT-2's Conv1D: y = x @ W + b."""
     V, P, C, L = config["vocab_size"], config["n_positions"], config["n_embd"], config["n_layer"]
-    rng = np.random.default_rng(seed)
+    rng, proj = np.random.default_rng(seed), 0.02 / math.sqrt(2 * L)
     normal = lambda *shape, std=0.02: (rng.standard_normal(shape) * std).astype(np.float32)  # noqa: E731
+    norm = lambda: (np.ones(C, np.float32), np.zeros(C, np.float32))  # noqa: E731
     params = {"wte.weight": normal(V, C), "wpe.weight": normal(P, C, std=0.01)}
     for i in range(L):
-        params.update({
-            f"h.{i}.ln_1.weight": np.ones(C, np.float32), f"h.{i}.ln_1.bias": np.zeros(C, np.float32),
-            f"h.{i}.attn.c_attn.weight": normal(C, 3 * C), f"h.{i}.attn.c_attn.bias": np.zeros(3 * C, np.float32),
-            f"h.{i}.attn.c_proj.weight": normal(C, C, std=0.02 / math.sqrt(2 * L)),
-            f"h.{i}.attn.c_proj.bias": np.zeros(C, np.float32),
-            f"h.{i}.ln_2.weight": np.ones(C, np.float32), f"h.{i}.ln_2.bias": np.zeros(C, np.float32),
-            f"h.{i}.mlp.c_fc.weight": normal(C, 4 * C), f"h.{i}.mlp.c_fc.bias": np.zeros(4 * C, np.float32),
-            f"h.{i}.mlp.c_proj.weight": normal(4 * C, C, std=0.02 / math.sqrt(2 * L)),
-            f"h.{i}.mlp.c_proj.bias": np.zeros(C, np.float32)})
-    params.update({"ln_f.weight": np.ones(C, np.float32), "ln_f.bias": np.zeros(C, np.float32)})
+        for name, (w, b) in {"ln_1": norm(), "attn.c_attn": (normal(C, 3 * C), np.zeros(3 * C, np.float32)),
+                             "attn.c_proj": (normal(C, C, std=proj), np.zeros(C, np.float32)), "ln_2": norm(),
+                             "mlp.c_fc": (normal(C, 4 * C), np.zeros(4 * C, np.float32)),
+                             "mlp.c_proj": (normal(4 * C, C, std=proj), np.zeros(C, np.float32))}.items():
+            params[f"h.{i}.{name}.weight"], params[f"h.{i}.{name}.bias"] = w, b
+    params["ln_f.weight"], params["ln_f.bias"] = norm()
     return params
 
 # --------------------------------------------------------------------------- layers: forward, backward
-# Each backward takes the gradient of the loss with respect to its layer's output, and returns the gradients
-# with respect to its inputs and parameters, from what its forward kept (and nothing else).
+# Each backward turns dLoss/d(output) into dLoss/d(inputs and parameters), from what its forward kept.
 
 def embedding_forward(wte, wpe, ids):
     """x[b, t] = wte[ids[b, t]] + wpe[t]        ids (B, T) -> x (B, T, C)"""
     return wte[ids] + wpe[:ids.shape[1]]
-
 
 def embedding_backward(dx, ids, wte_shape, wpe_shape):
     """dwte[v] = sum of dx[b, t] over the positions holding token v;  dwpe[t] = sum_b dx[b, t]"""
@@ -84,7 +72,6 @@ def embedding_backward(dx, ids, wte_shape, wpe_shape):
     np.add.at(dwte, ids, dx)                 # unbuffered: a token seen twice gets both gradients added
     dwpe[:ids.shape[1]] = dx.sum(axis=0)
     return dwte, dwpe
-
 
 def layernorm_forward(x, w, b, eps):
     """Normalise each position's C features, then scale and shift (biased variance; eps inside the root):
@@ -96,7 +83,6 @@ def layernorm_forward(x, w, b, eps):
     xhat = xc * rstd
     return xhat * w + b, (xhat, rstd)
 
-
 def layernorm_backward(dy, kept, w):
     """dw = sum_bt dy xhat    db = sum_bt dy    g = dy w
     dx = rstd (g - mean_c g - xhat mean_c(g xhat))   (mean and rstd depend on every x_c: the two means)"""
@@ -105,7 +91,6 @@ def layernorm_backward(dy, kept, w):
     dx = rstd * (g - g.mean(axis=-1, keepdims=True) - xhat * (g * xhat).mean(axis=-1, keepdims=True))
     return dx, (dy * xhat).sum(axis=(0, 1)), dy.sum(axis=(0, 1))
 
-
 def linear_forward(x, w, b):
     """y = x @ W + b        x (B, T, C_in), W (C_in, C_out), b (C_out,) or None -> y (B, T, C_out)"""
     B, T, C = x.shape
@@ -113,12 +98,10 @@ def linear_forward(x, w, b):
     y = x.reshape(B * T, C) @ w
     return (y if b is None else y + b).reshape(B, T, -1)
 
-
 def linear_backward(dy, x, w):
     """dx = dy @ W^T    dW = x^T @ dy (summed over all B*T positions)    db = sum_bt dy"""
     x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])       # (B*T, C_in), (B*T, C_out)
     return (dy2 @ w.T).reshape(x.shape), x2.T @ dy2, dy2.sum(axis=0)
-
 
 def attention_forward(qkv, n_head):
     """Causal multi-head self-attention. [Q | K | V] = qkv (B, T, 3C), split into H heads of d = C / H:
@@ -134,7 +117,6 @@ def attention_forward(qkv, n_head):
     A = e / e.sum(axis=-1, keepdims=True)                                   # (B, H, T, T)
     return (A @ v).transpose(0, 2, 1, 3).reshape(B, T, C3 // 3), (q, k, v, A)
 
-
 def attention_backward(dout, kept):
     """dV = A^T dOut    dA = dOut V^T    dS = A * (dA - sum_s dA A)   (softmax backward; masked A = 0)
     dQ = dS K / sqrt(d)    dK = dS^T Q / sqrt(d)        dout (B, T, C) -> d[Q | K | V] (B, T, 3C)"""
@@ -148,32 +130,26 @@ def attention_backward(dout, kept):
     dk = (dS.swapaxes(-1, -2) @ q) * (1.0 / math.sqrt(d))
     return np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(B, T, 3 * H * d)
 
-
 GELU_C = math.sqrt(2.0 / math.pi)
-
 
 def gelu_forward(x):
     """GPT-2's GELU, the tanh form: y = x/2 (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3).
     (The exact form x/2 (1 + erf(x / sqrt 2)) differs by up to ~5e-4: enough to change GPT-2's text.)"""
-    u = GELU_C * (x + 0.044715 * x * x * x)            # x*x*x, not x**3: ~10x faster in float32
+    u = GELU_C * (x + 0.044715 * x * x * x)            # x*x*x: float32 x**3 calls a general pow, far slower
     return 0.5 * x * (1.0 + np.tanh(u))
-
 
 def gelu_backward(dy, x):
     """dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) du/dx,   du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2)"""
     th = np.tanh(GELU_C * (x + 0.044715 * x * x * x))
     return dy * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * GELU_C * (1.0 + 3 * 0.044715 * x * x))
 
-
 def residual_forward(x, fx):
     """y = x + f(x): the block adds to the stream instead of replacing it."""
     return x + fx
 
-
 def residual_backward(dy):
     """dx = dy and df(x) = dy: the gradient reaches the block's input by both roads (they are added later)."""
     return dy, dy
-
 
 def crossentropy_forward(logits, targets):
     """p = softmax(logits) over the V tokens; loss = mean over the B*T positions of -log p[target].
@@ -182,7 +158,6 @@ def crossentropy_forward(logits, targets):
     log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # log-sum-exp: no overflow
     loss = -np.take_along_axis(log_p, targets[..., None], axis=-1).mean()
     return float(loss), np.exp(log_p)
-
 
 def crossentropy_backward(p, targets):
     """dlogits = (p - onehot(target)) / (B*T)"""
@@ -212,15 +187,13 @@ def forward(params, config, ids, targets=None):
         g = gelu_forward(f)
         x = residual_forward(x, linear_forward(g, p["mlp.c_proj.weight"], p["mlp.c_proj.bias"]))
         kept["blocks"].append(dict(h1=h1, ln_1=ln_1, a=a, attn=attn, h2=h2, ln_2=ln_2, f=f, g=g))
-    xf, kept["ln_f"] = layernorm_forward(x, params["ln_f.weight"], params["ln_f.bias"], eps)
-    logits = linear_forward(xf, params["wte.weight"].T, None)                       # (B, T, V)
-    kept["xf"] = xf
+    kept["xf"], kept["ln_f"] = layernorm_forward(x, params["ln_f.weight"], params["ln_f.bias"], eps)
+    logits = linear_forward(kept["xf"], params["wte.weight"].T, None)               # (B, T, V)
     if targets is None:
         return logits, None, kept
     loss, kept["p"] = crossentropy_forward(logits, targets)
     kept["targets"] = targets
     return logits, loss, kept
-
 
 def backward(params, config, kept):
     """The gradient of forward's loss with respect to every parameter: the forward road in reverse."""
@@ -271,7 +244,6 @@ def learning_rate(step, steps, max_lr, warmup, min_lr):
     progress = (step - warmup) / max(1, steps - warmup)
     return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
 
-
 def adamw_step(params, grads, moments, lr, t, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1):
     """One AdamW update of every parameter, at step t = 1, 2, ... (moments: name -> (m, v), updated):
         m = b1 m + (1 - b1) g    v = b2 v + (1 - b2) g^2    (running mean of g and of g^2)
@@ -286,7 +258,6 @@ def adamw_step(params, grads, moments, lr, t, betas=(0.9, 0.99), eps=1e-8, weigh
         decay = weight_decay if w.ndim >= 2 else 0.0
         params[name] = w - lr * (m / (1 - b1 ** t) / (np.sqrt(v / (1 - b2 ** t)) + eps) + decay * w)
 
-
 def clip_gradients(grads, max_norm):
     """Scale all gradients by min(1, max_norm / ||g||) (||g||: over all of them); a rare huge step is tamed."""
     norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
@@ -298,18 +269,15 @@ def clip_gradients(grads, max_norm):
 BABY = dict(n_positions=64, n_embd=128, n_layer=4, n_head=4, layer_norm_epsilon=1e-5)   # nanoGPT's CPU GPT
 TRAIN = dict(batch=16, lr=2e-3, warmup=100, min_lr=2e-4, eval_every=250, eval_batches=4)
 
-
 def evaluate(params, config, ids, batches, batch):
     """Mean loss over fixed random windows of `ids` (the same ones every time: comparable numbers)."""
     rng = np.random.default_rng(1234)
     return float(np.mean([forward(params, config, *get_batch(ids, config["n_positions"], batch, rng))[1]
                           for _ in range(batches)]))
 
-
 def train(path, steps, seed, log=print):
     """Train BABY on a text file's characters; return (params, config, tokenizer, summary)."""
-    ids, tokenizer = read_text(path)
-    train_ids, val_ids = split(ids)
+    train_ids, val_ids, tokenizer = read_text(path)
     config = dict(BABY, vocab_size=tokenizer.vocab_size, char_vocab=tokenizer.chars)
     params, moments, rng, start = init(config, seed), {}, np.random.default_rng(seed), time.perf_counter()
     for step in range(steps):
@@ -321,9 +289,8 @@ def train(path, steps, seed, log=print):
         if (step + 1) % TRAIN["eval_every"] == 0 or step + 1 == steps:
             val = evaluate(params, config, val_ids, TRAIN["eval_batches"], 64)
             log(f"step {step + 1:5d}  train {loss:.3f}  held-out {val:.3f}  {time.perf_counter() - start:.0f} s")
-    summary = dict(train_loss=round(loss, 4), val_loss=round(val, 4), steps=steps,
-                   seconds=round(time.perf_counter() - start, 1))
-    return params, config, tokenizer, summary
+    return params, config, tokenizer, dict(train_loss=round(loss, 4), val_loss=round(val, 4), steps=steps,
+                                           seconds=round(time.perf_counter() - start, 1))
 
 # -------------------------------------------------------------------------------------------- sampling
 
@@ -353,22 +320,18 @@ def generate(params, config, ids, n, temperature=1.0, top_k=None, seed=None):
 
 # ------------------------------------------------------------------------------------------ checkpoints
 
-SHIPPED = Path(transformer_np.io.__file__).resolve().parent.parent / "pretrained"   # e.g. shakespeare-char
-
-
 def load(name_or_dir):
     """(params, config) of a Hugging Face GPT-2 directory (config.json + model.safetensors), a released
     GPT-2 name ("gpt2", "gpt2-medium", ...: downloaded once), or a model the package ships
     ("shakespeare-char"). float32; the config keeps config.json's names, and the directory (`model_dir`)."""
-    shipped = SHIPPED / str(name_or_dir)
+    shipped = Path(transformer_np.io.__file__).resolve().parent.parent / "pretrained" / str(name_or_dir)
     directory = resolve_model_dir(shipped if (shipped / "config.json").is_file() else name_or_dir)
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     if config.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
         raise ValueError(f"{directory}: activation {config['activation_function']!r}; gpt.py computes gelu_new")
     if config.get("n_inner") not in (None, 4 * config["n_embd"]):
         raise ValueError(f"{directory}: n_inner={config['n_inner']}; gpt.py's MLP is 4 * n_embd wide")
-    config = dict(config, layer_norm_epsilon=float(config.get("layer_norm_epsilon", 1e-5)),
-                  model_dir=str(directory))
+    config = dict(config, layer_norm_epsilon=float(config.get("layer_norm_epsilon", 1e-5)), model_dir=str(directory))
     params = {}
     for name, tensor in load_safetensors(directory / "model.safetensors").items():
         name = name.removeprefix("transformer.")
@@ -378,7 +341,6 @@ def load(name_or_dir):
     if missing:
         raise ValueError(f"{directory / 'model.safetensors'}: no tensor {missing[0]!r}")
     return params, config
-
 
 def tokenizer_of(config):
     """A character model's alphabet (config.json's "char_vocab"), else the directory's (or GPT-2's) BPE."""
@@ -408,7 +370,6 @@ def parse_args(argv):
         p.error(f"--temperature must be a finite number >= 0, got {a.temperature}")
     return a
 
-
 def main(argv=None):
     a = parse_args(argv)
     try:
@@ -419,18 +380,18 @@ def main(argv=None):
         else:
             params, config = load(a.model or "gpt2")
             tokenizer, prompt = tokenizer_of(config), a.prompt or "\n"
-        ids = np.array([tokenizer.encode(prompt)])
-        if ids.size == 0:
-            raise ValueError("the prompt is empty after tokenising")
-        out = generate(params, config, ids, a.n, a.temperature, a.top_k, a.seed)
+        out = generate(params, config, np.array([tokenizer.encode(prompt)]), a.n, a.temperature, a.top_k, a.seed)
         print(tokenizer.decode(out[0].tolist()))
         if a.model is None and a.prompt is None and a.json:
             print(json.dumps(summary))
     except KeyboardInterrupt:
         return 130
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:                 # a missing file, a bad prompt or checkpoint
         print(f"gpt.py: error: {exc}", file=sys.stderr)
         return 2
+    except DownloadError as exc:                         # the network, not the user
+        print(f"gpt.py: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,7 +6,9 @@
 
 Prints one JSON object. If torch is importable, the same architecture (pre-LN GPT block, tanh GELU,
 tied embeddings, float32) is timed in PyTorch eager mode on the CPU with the same thread count, and the
-ratio ours / torch of tokens per second is reported. NumPy's BLAS thread count is set through the
+ratio ours / torch of tokens per second is reported. gpt.py (the one-file plain twin of the same model) takes
+its turn too: "ratio_gpt_py_over_numpy" is its step time over the library's, what the library's work buys.
+NumPy's BLAS thread count is set through the
 OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS environment variables before NumPy is imported,
 so with several thread counts (the default, `--threads 1,2`) each runs in its own child process and the
 JSON has one entry per count under "results". The 1-minute load average before and after each run is
@@ -15,6 +17,7 @@ measures them, especially with 2 threads, whose BLAS threads wait for each other
 This is a benchmark, not a test: numbers vary with the machine and its load.
 """
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -95,6 +98,22 @@ def bench_numpy(a):
     return step
 
 
+def bench_gpt_py(a):
+    """gpt.py's step: forward, backward, AdamW (its MLP is 4 * d_model wide, so only that d_ff)."""
+    import gpt
+    config = dict(vocab_size=a.vocab_size, n_positions=a.seq_len, n_embd=a.d_model, n_layer=a.n_layers,
+                  n_head=a.n_heads, layer_norm_epsilon=1e-5)
+    params, moments, t = gpt.init(config, seed=0), {}, itertools.count(1)
+    ids = np.random.default_rng(0).integers(0, a.vocab_size, (a.batch_size, a.seq_len + 1))
+    x, y = ids[:, :-1], ids[:, 1:]
+
+    def step():
+        kept = gpt.forward(params, config, x, y)[2]
+        gpt.adamw_step(params, gpt.backward(params, config, kept), moments, 3e-4, next(t))
+        assert kept["xf"].dtype == np.float32
+    return step
+
+
 def bench_torch(a):
     import torch  # ImportError: no comparison
     import torch.nn as nn
@@ -156,6 +175,9 @@ def run_one(a, threads):
     tokens = a.batch_size * a.seq_len
     load_before = os.getloadavg()[0]
     steps, torch_version = [bench_numpy(a)], None
+    with_gpt_py = a.d_ff == 4 * a.d_model
+    if with_gpt_py:
+        steps.append(bench_gpt_py(a))
     if not a.no_torch:
         try:
             torch_step, torch_version = bench_torch(a)
@@ -163,17 +185,20 @@ def run_one(a, threads):
         except ImportError:
             pass
     timings = time_steps(steps, a.warmup, a.steps)
-    ours = timings[0]
+    ours = timings.pop(0)
+    plain = timings.pop(0) if with_gpt_py else None
     result = {"config": {"d_model": a.d_model, "n_layers": a.n_layers, "n_heads": a.n_heads, "d_ff": a.d_ff,
                          "vocab_size": a.vocab_size, "T": a.seq_len, "B": a.batch_size, "dtype": "float32"},
               "threads": a.threads, "numpy": np.__version__, "python": platform.python_version(),
               "numpy_ms_per_step": round(ours * 1e3, 2), "numpy_tokens_per_s": round(tokens / ours, 1)}
+    if plain is not None:
+        result.update(gpt_py_ms_per_step=round(plain * 1e3, 2), ratio_gpt_py_over_numpy=round(plain / ours, 3))
     if a.no_torch:
         result["torch"] = "skipped (--no-torch)"
     elif torch_version is None:
         result["torch"] = "not importable: comparison skipped"
     else:
-        theirs = timings[1]
+        theirs = timings[0]
         result.update(torch=torch_version, torch_threads=a.threads, torch_ms_per_step=round(theirs * 1e3, 2),
                       torch_tokens_per_s=round(tokens / theirs, 1),
                       ratio_numpy_over_torch=round(theirs / ours, 3))
