@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ from transformer_np.train import Trainer, TrainConfig, defaults_for
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import train_toy  # noqa: E402
+with mock.patch.dict(os.environ):       # importing it sets BLAS thread variables: not for the other tests
+    import train_toy  # noqa: E402
 
 # Any text a file can hold: no surrogates (not encodable), no NUL (the mark of a binary file); commas, quotes,
 # tabs and every kind of line break included on purpose.
