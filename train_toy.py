@@ -96,10 +96,10 @@ def nonneg_float(text):
 
 def defaults_table():
     keys = ["length", "n_symbols", "d_model", "n_layers", "d_ff", "steps", "batch_size", "lr", "warmup"]
-    rows = [f"  {'task':10} {'arch':10} " + " ".join(f"{k:>10}" for k in keys)]
+    rows = [f"  {'task':13} {'arch':10} " + " ".join(f"{k:>10}" for k in keys)]
     for task in TASK_NAMES:
         d = train.defaults_for(task)
-        rows.append(f"  {task:10} {d['arch']:10} " + " ".join(f"{d[k]!s:>10}" for k in keys))
+        rows.append(f"  {task:13} {d['arch']:10} " + " ".join(f"{d[k]!s:>10}" for k in keys))
     return "\n".join(rows)
 
 
@@ -123,14 +123,15 @@ def build_parser():
            "one document per row (--text-column). classify-text: one labelled .csv/.tsv/.jsonl file")
     a("--eval-data", metavar="PATH",
       help="text, classify-text: evaluate on this (as --data) instead of holding 10%% of --data out")
-    a("--text-column", help="tables (.csv/.tsv/.jsonl) in --data: the column holding the text (default: text)")
-    a("--label-column", help="classify-text: the column holding the label (default: label)")
+    a("--text-column", metavar="NAME", help="tables (.csv/.tsv/.jsonl) in --data: the column holding the text (default: text)")
+    a("--label-column", metavar="NAME", help="classify-text: the column holding the label (default: label)")
     a("--length", type=positive_int, help="toy tasks: sequence / answer length")
     a("--symbols", dest="n_symbols", type=positive_int,
       help="toy tasks: number of symbols (the modulus for fib and modadd)")
     a("--block-size", type=positive_int, help="text: context length in tokens")
     a("--tokenizer", choices=("char", "bpe", "gpt2"),
-      help="text, classify-text: one token per character (default), a BPE learned from --data, or GPT-2's BPE")
+      help="text, classify-text: one token per character (text's default), a BPE learned from --data "
+           "(classify-text's default), or GPT-2's BPE")
     a("--bpe-vocab-size", type=positive_int, help="text with --tokenizer bpe: vocabulary size to learn (512)")
     a("--init", metavar="gpt2|DIR",
       help="text: fine-tune this GPT-2 checkpoint (a model name or a Hugging Face directory); its tokenizer "

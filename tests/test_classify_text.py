@@ -49,7 +49,7 @@ def small_config(data, out, **overrides):
 def trained(tmp_path_factory):
     """A classifier trained on 300 generated rows (a fraction of a second of training)."""
     tmp = tmp_path_factory.mktemp("classify")
-    trainer = Trainer(small_config(write_csv(tmp / "easy.csv", labelled_rows(300)), tmp / "run"))
+    trainer = Trainer(small_config(write_csv(tmp / "easy.csv", labelled_rows(300)), tmp / "run", tokenizer="char"))
     return trainer, trainer.run()
 
 
@@ -97,7 +97,7 @@ def test_jsonl_labels_as_written_bpe_tokenizer_and_eval_data(tmp_path):
 
 def test_resume_continues_bit_for_bit(tmp_path):
     data = write_csv(tmp_path / "d.csv", labelled_rows(60))
-    whole = Trainer(small_config(data, tmp_path / "whole", steps=6, eval_every=3))
+    whole = Trainer(small_config(data, tmp_path / "whole", steps=6, eval_every=3))       # BPE, relearned on resume
     whole.run()
     part = Trainer(small_config(data, tmp_path / "part", steps=6, eval_every=3))
     part.run(stop_at=3)

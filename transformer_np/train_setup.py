@@ -78,8 +78,10 @@ TASK_DEFAULTS = {
     "modadd": dict(n_symbols=23, n_layers=1, d_model=128, d_ff=512, steps=5000, lr=1e-3, weight_decay=1.0,
                    batch_size=128, early_stop=True),
     "classify": dict(length=8, n_symbols=16, steps=1000),
-    "classify-text": dict(block_size=128, batch_size=32, steps=500, lr=1e-3, warmup=50, eval_every=100,
-                          eval_size=2000, early_stop=False),
+    # BPE by default: the mean pool of word pieces tells topics apart at once (examples/make_labelled_csv.py's
+    # 600 rows: held-out 1.0 at step 100; characters: 0.92 after 300 steps, each step 3x slower)
+    "classify-text": dict(tokenizer="bpe", block_size=128, batch_size=32, steps=300, lr=3e-3, warmup=30,
+                          eval_every=100, eval_size=2000, early_stop=False),
     # nanoGPT's CPU "baby GPT" Shakespeare recipe (config/train_shakespeare_char.py with its CPU overrides)
     "text": dict(block_size=64, batch_size=12, d_model=128, n_layers=4, n_heads=4, d_ff=512, steps=2000,
                  lr=1e-3, warmup=100, min_lr_ratio=0.1, beta2=0.99, weight_decay=0.1, dropout=0.0, clip=1.0,
