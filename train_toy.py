@@ -7,6 +7,8 @@
     python train_toy.py --task fib
     python train_toy.py --task classify                 # EncoderClassifier: is the sequence sorted?
     python train_toy.py --task text --data input.txt    # character-level GPT, prints samples
+    python train_toy.py --task text --data notes/ "more/*.md" rows.csv   # folders, globs, a CSV's text column
+    python train_toy.py --task classify-text --data reviews.csv --label-column label   # your labelled texts
     python train_toy.py --task text --data input.txt --init gpt2 --out runs/ft   # fine-tune GPT-2
     python train_toy.py --out runs/x --resume           # continue a checkpointed run, bit for bit
 """
@@ -41,6 +43,7 @@ import numpy as np  # noqa: E402
 
 from transformer_np import train, viz  # noqa: E402
 from transformer_np.tasks import TASK_NAMES  # noqa: E402
+from transformer_np.text_classification import confusion_matrix, example_lines, format_confusion  # noqa: E402
 
 PROG = "train_toy.py"
 # May change on --resume (the rest may not). grad_accum changes only how a batch is split (the same update,
@@ -93,10 +96,10 @@ def nonneg_float(text):
 
 def defaults_table():
     keys = ["length", "n_symbols", "d_model", "n_layers", "d_ff", "steps", "batch_size", "lr", "warmup"]
-    rows = [f"  {'task':10} {'arch':10} " + " ".join(f"{k:>10}" for k in keys)]
+    rows = [f"  {'task':13} {'arch':10} " + " ".join(f"{k:>10}" for k in keys)]
     for task in TASK_NAMES:
         d = train.defaults_for(task)
-        rows.append(f"  {task:10} {d['arch']:10} " + " ".join(f"{d[k]!s:>10}" for k in keys))
+        rows.append(f"  {task:13} {d['arch']:10} " + " ".join(f"{d[k]!s:>10}" for k in keys))
     return "\n".join(rows)
 
 
@@ -115,13 +118,20 @@ def build_parser():
       help="model: decoder-only LM (GPT-2's block), the LM with Llama's block (RMSNorm, rotary positions, "
            "SwiGLU, grouped-query attention), encoder-decoder, or encoder classifier (default: lm; classifier "
            "for classify)")
-    a("--data", help="text file (UTF-8) for --task text")
+    a("--data", nargs="+", metavar="PATH",
+      help="text: UTF-8 files, directories (every .txt/.md below) or quoted globs; a .csv/.tsv/.jsonl file gives "
+           "one document per row (--text-column). classify-text: one labelled .csv/.tsv/.jsonl file")
+    a("--eval-data", metavar="PATH",
+      help="text, classify-text: evaluate on this (as --data) instead of holding 10%% of --data out")
+    a("--text-column", metavar="NAME", help="tables (.csv/.tsv/.jsonl) in --data: the column holding the text (default: text)")
+    a("--label-column", metavar="NAME", help="classify-text: the column holding the label (default: label)")
     a("--length", type=positive_int, help="toy tasks: sequence / answer length")
     a("--symbols", dest="n_symbols", type=positive_int,
       help="toy tasks: number of symbols (the modulus for fib and modadd)")
     a("--block-size", type=positive_int, help="text: context length in tokens")
     a("--tokenizer", choices=("char", "bpe", "gpt2"),
-      help="text: one token per character (default), a BPE learned from --data, or GPT-2's BPE")
+      help="text, classify-text: one token per character (text's default), a BPE learned from --data "
+           "(classify-text's default), or GPT-2's BPE")
     a("--bpe-vocab-size", type=positive_int, help="text with --tokenizer bpe: vocabulary size to learn (512)")
     a("--init", metavar="gpt2|DIR",
       help="text: fine-tune this GPT-2 checkpoint (a model name or a Hugging Face directory); its tokenizer "
@@ -196,7 +206,24 @@ def remove_old_run(out):
             os.unlink(os.path.join(out, name))
 
 
+def check_data_flags(args, parser):
+    """The data flags fit the task (the files themselves are read, and checked, when the task is built)."""
+    text_tasks = ("text", "classify-text")
+    if args.task in text_tasks and not args.data:
+        parser.error(f"--task {args.task} needs --data " + ("PATH" if args.task == "text" else "FILE"))
+    for flag in ("data", "eval_data", "text_column", "label_column"):
+        if getattr(args, flag) is not None and args.task not in text_tasks:
+            parser.error(f"--{flag.replace('_', '-')} is for --task text or classify-text; --task {args.task} "
+                         f"generates its own data")
+    if args.label_column is not None and args.task != "classify-text":
+        parser.error("--label-column is for --task classify-text")
+    if args.task == "classify-text" and not isinstance(args.data, str):
+        parser.error(f"--task classify-text reads one labelled file: --data FILE (got {len(args.data)} paths)")
+
+
 def make_config(args, argv, parser):
+    if args.data is not None and len(args.data) == 1:
+        args.data = args.data[0]                        # one path: recorded as a string, as before
     given = explicit_flags(argv)
     fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
     out = args.out or f"runs/{args.task}-{args.arch or train.default_arch(args.task)}"
@@ -213,14 +240,7 @@ def make_config(args, argv, parser):
                 parser.error(f"--resume: --{name.replace('_', '-')} differs from the checkpoint's "
                              f"({saved.get(name)!r}); only {', '.join(sorted(RESUMABLE))} may change")
         return out, {name: getattr(args, name) for name in given & RESUMABLE}
-    if args.task == "text" and not args.data:
-        parser.error("--task text needs --data FILE")
-    if args.data and args.task != "text":
-        parser.error(f"--data is for --task text; --task {args.task} generates its own data")
-    if args.data and os.path.isdir(args.data):
-        parser.error(f"--data {args.data} is a directory: give a UTF-8 text file")
-    if args.data and not os.path.isfile(args.data):
-        parser.error(f"--data {args.data}: no such file")
+    check_data_flags(args, parser)
     for flag in ("init", "prompt"):
         if getattr(args, flag) is not None and args.task != "text":
             parser.error(f"--{flag} is for --task text")
@@ -260,6 +280,10 @@ def show_eval(trainer, metrics, prompt=None):
           f"{m['seconds']:.1f}s  {m['step'] / max(m['seconds'], 1e-9):.1f} steps/s", flush=True)
     if trainer.cfg.task == "text":
         print("  sample: " + text_sample(trainer, prompt, m["step"]).replace("\n", "\n          "), flush=True)
+    if trainer.cfg.task == "classify-text":
+        task = trainer.task
+        matrix = confusion_matrix(trainer.heldout["targets"], trainer.predictions[:, 0], task.n_classes)
+        print("\n".join("  " + line for line in format_confusion(task.labels, matrix)), flush=True)
 
 
 def text_sample(trainer, prompt, seed, temperature=0.8, top_k=20, max_tokens=128):
@@ -278,6 +302,9 @@ def show_examples(trainer, n):
         return
     held, task = trainer.heldout, trainer.task
     print(f"held-out examples ({trainer.cfg.arch}):")
+    if trainer.cfg.task == "classify-text":
+        print("\n".join(example_lines(task, trainer.predictions, n)))
+        return
     for i in range(min(n, len(held["answer"]))):
         ok = "ok   " if np.array_equal(trainer.predictions[i], held["answer"][i]) else "WRONG"
         print(f"  {ok} input: {task.render(held['prompt'][i]):28}  model: {task.render(trainer.predictions[i]):20}"
@@ -317,6 +344,8 @@ def train_from_command_line(argv=None):
               f"lr {cfg.lr}, seed {cfg.seed}, out {cfg.out}" + (f" (from step {trainer.step})" if resume_dir else ""))
         for note in trainer.notes:
             print(f"note: {note}")
+        if hasattr(trainer.task, "data_summary"):
+            print(trainer.task.data_summary)
     cfg = trainer.cfg                                       # OUT/curves.svg, redrawn at every evaluation
     redraw_curves = viz.curves_hook(cfg.out, title=f"{cfg.task} / {cfg.arch}: {cfg.out}")
 

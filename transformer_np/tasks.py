@@ -14,9 +14,12 @@ Held-out evaluation data comes from a separate random stream (`eval_seed`). Task
 space (`modadd`, `fib`) hold out a fixed part of it instead (a split of the (a, b) pairs that no training
 batch ever contains), so their held-out score measures generalisation, not memory.
 """
+import os
+
 import numpy as np
 
-from .tokenizer import CharTokenizer
+from .data import read_documents
+from .tokenizer import ENDOFTEXT, CharTokenizer
 
 SEP = 0                  # separator / start token of every toy task
 SPLIT_SEED = 20240601    # fixed: the modadd / fib train-heldout split is the same for every run
@@ -258,35 +261,75 @@ class Classify(ToyTask):
 
 
 class Text:
-    """Next-character (or next-BPE-token) prediction on a UTF-8 text file.
+    """Next-character (or next-BPE-token) prediction on text: a UTF-8 file, or the documents of several files,
+    folders and tables (`transformer_np.data.read_documents`).
 
-    The first 90% of the text trains, the last 10% is held out. A batch is `batch_size` random windows
-    of `block_size` + 1 tokens: inputs = window[:-1], targets = window[1:], every position scored.
-    `tokenizer`: a CharTokenizer (the default: the file's own alphabet) or a BPETokenizer.
+    Several documents are joined into one stream with the tokenizer's end-of-text token between them (BPE's
+    `<|endoftext|>`; for characters a separator the alphabet records), so the model sees where one ends.
+    The first 90% of the stream trains, the last 10% is held out (or `heldout_corpus` is). A batch is
+    `batch_size` random windows of `block_size` + 1 tokens: inputs = window[:-1], targets = window[1:], every
+    position scored. `tokenizer`: a CharTokenizer (the default: the documents' own alphabet) or a BPETokenizer.
     """
 
     name = "text"
     archs = ("lm",)
     n_classes = None
 
-    def __init__(self, path, block_size=64, heldout_fraction=0.1, tokenizer=None):
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        self.path, self.block_size, self.heldout_fraction = str(path), int(block_size), float(heldout_fraction)
-        self.tokenizer = CharTokenizer.from_text(text) if tokenizer is None else tokenizer
+    def __init__(self, path=None, block_size=64, heldout_fraction=0.1, tokenizer=None, corpus=None,
+                 heldout_corpus=None, text_column="text"):
+        self.corpus = read_documents(path, text_column) if corpus is None else corpus
+        self.heldout_corpus = heldout_corpus
+        documents = self.corpus.documents + (heldout_corpus.documents if heldout_corpus else [])
+        self.path = str(path) if isinstance(path, (str, os.PathLike)) else path and [str(p) for p in path]
+        self.block_size, self.heldout_fraction = int(block_size), float(heldout_fraction)
+        if tokenizer is None:
+            tokenizer = CharTokenizer.from_text(documents[0]) if len(documents) == 1 else \
+                CharTokenizer.for_documents(documents)
+        self.tokenizer = tokenizer
         self.is_char = isinstance(self.tokenizer, CharTokenizer)
-        ids = np.array(self.tokenizer.encode(text), dtype=np.int64)
         self.vocab_size = self.tokenizer.vocab_size
-        n_heldout = max(self.block_size + 1, int(len(ids) * self.heldout_fraction))
-        if len(ids) - n_heldout < self.block_size + 1:
-            raise ValueError(f"{path}: {len(ids)} tokens is too short for block size {self.block_size} "
-                             f"(need at least {2 * (self.block_size + 1)})")
-        self.train_ids, self.heldout_ids = ids[:-n_heldout], ids[-n_heldout:]
+        ids = self.join(self.corpus.documents)
+        where = " ".join(self.path) if isinstance(self.path, list) else self.path or "the documents"
+        if heldout_corpus is not None:
+            self.train_ids, self.heldout_ids = ids, self.join(heldout_corpus.documents)
+            if len(self.heldout_ids) < self.block_size + 1:
+                raise ValueError(f"the held-out data: {len(self.heldout_ids)} tokens is too short for block size "
+                                 f"{self.block_size} (need at least {self.block_size + 1})")
+        else:
+            n_heldout = max(self.block_size + 1, int(len(ids) * self.heldout_fraction))
+            if len(ids) - n_heldout < self.block_size + 1:
+                raise ValueError(f"{where}: {len(ids)} tokens is too short for block size {self.block_size} "
+                                 f"(need at least {2 * (self.block_size + 1)})")
+            self.train_ids, self.heldout_ids = ids[:-n_heldout], ids[-n_heldout:]
+        if len(self.train_ids) < self.block_size + 1:
+            raise ValueError(f"{where}: {len(self.train_ids)} tokens is too short for block size {self.block_size}")
+
+    def join(self, documents):
+        """One stream of ids: the documents' tokens with the end-of-text id between documents."""
+        if len(documents) > 1 and ENDOFTEXT not in self.tokenizer.special_tokens:
+            raise ValueError(f"{len(documents)} documents, but the tokenizer has no end-of-text token to "
+                             f"separate them: give one text file")
+        pieces = []
+        for i, document in enumerate(documents):
+            if i:
+                pieces.append([self.tokenizer.special_tokens[ENDOFTEXT]])
+            pieces.append(self.tokenizer.encode(document))
+        return np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces])
+
+    @property
+    def data_summary(self):
+        """What was read, for the run's first lines: files, table rows, documents, characters."""
+        lines = [self.corpus.summary()]
+        if self.heldout_corpus is not None:
+            lines.append(f"held-out data: {self.heldout_corpus.summary()}")
+        return "\n".join(lines)
 
     @property
     def spec(self):
         spec = {"task": "text", "data": self.path, "block_size": self.block_size,
                 "heldout_fraction": self.heldout_fraction}
+        if self.is_char and self.tokenizer.separator is not None:
+            spec["separator"] = self.tokenizer.separator
         if self.is_char:
             spec["chars"] = "".join(self.tokenizer.chars)
         return spec
@@ -327,13 +370,15 @@ class Text:
 
 
 TASKS = {cls.name: cls for cls in (Reverse, Sort, Copy, Fib, Alternate, ModAdd, Classify)}
-TASK_NAMES = tuple(TASKS) + ("text",)
+TASK_NAMES = tuple(TASKS) + ("text", "classify-text")      # classify-text: transformer_np.text_classification
 
 
 def make_task(name, **kwargs):
     """A task by name; kwargs (length, n_symbols, heldout_fraction / path, block_size) go to it."""
     if name == "text":
         return Text(**kwargs)
+    if name == "classify-text":
+        raise ValueError("classify-text is built from a labelled file: see transformer_np.text_classification")
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASK_NAMES)}")
     return TASKS[name](**{k: v for k, v in kwargs.items() if v is not None})

@@ -40,6 +40,8 @@ class Diverged(Exception):
 def forward(model, arch, batch):
     if arch == "seq2seq":
         return model.forward(batch["src"], batch["tgt_in"])
+    if "key_padding_mask" in batch:             # texts of different lengths, padded (classify-text)
+        return model.forward(batch["inputs"], batch["key_padding_mask"])
     return model.forward(batch["inputs"])
 
 
@@ -184,6 +186,8 @@ class Trainer:
         else:
             save_safetensors(self.out / "model.safetensors", self.model.state_dict(), meta)
             write_json_atomic(self.out / "config.json", run)
+            if hasattr(self.task, "save_files"):          # e.g. classify-text's learned BPE
+                self.task.save_files(self.out)
         moments = {}
         for name, p in self.named.items():
             state = self.opt.state.get(id(p))

@@ -1,11 +1,37 @@
-"""EncoderClassifier: an encoder with a pooled head, for whole-sequence labels (the BERT-style use)."""
+"""EncoderClassifier: an encoder with a pooled head, for whole-sequence labels (the BERT-style use).
+
+A run of `train_toy.py --task classify-text` loads with `EncoderClassifier.from_pretrained(DIR)` and then
+classifies raw text: `predict(texts)` -> label strings, `predict_proba(texts)` -> (N, n_classes).
+"""
 import numpy as np
 
 from ..blocks import Encoder
 from ..core import Module, check_float_dtype
 from ..init import make_rng
 from ..layers import Dropout, Embedding, LearnedPositionalEmbedding, Linear
+from ..layers.activations import softmax
 from ..layers.embedding import check_ids
+
+
+def encode_texts(tokenizer, texts, max_len):
+    """Texts as one padded batch: (ids (N, S) int64, padding (N, S) bool True at padding, n_cut), S the longest
+    text's length (at most max_len; longer texts keep their first max_len tokens, n_cut counts them).
+    Characters outside a character tokenizer's alphabet are dropped; BPE treats special-token text as text."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not one string")
+    encode_one = getattr(tokenizer, "encode_ordinary", None) or (lambda t: tokenizer.encode(t, errors="ignore"))
+    sequences = [encode_one(text) for text in texts]
+    for i, sequence in enumerate(sequences):
+        if not sequence:
+            raise ValueError(f"text {i} ({texts[i][:40]!r}) has no token the model knows")
+    n_cut = sum(max_len is not None and len(s) > max_len for s in sequences)
+    sequences = [s[:max_len] for s in sequences]
+    width = max(map(len, sequences), default=1)
+    ids = np.zeros((len(sequences), width), dtype=np.int64)
+    padding = np.ones((len(sequences), width), dtype=bool)
+    for i, sequence in enumerate(sequences):
+        ids[i, :len(sequence)], padding[i, :len(sequence)] = sequence, False
+    return ids, padding, n_cut
 
 
 class EncoderClassifier(Module):
@@ -32,6 +58,34 @@ class EncoderClassifier(Module):
         self.encoder = Encoder(n_layers, d_model, n_heads, d_ff, dropout, pre_ln, activation, ln_eps, dtype,
                                self._rng)
         self.head = Linear(d_model, n_classes, True, dtype, self._rng)
+        self.tokenizer = self.labels = None         # set by from_pretrained for a run trained on text
+
+    @classmethod
+    def from_pretrained(cls, directory):
+        """The classifier a trainer run saved in `directory` (train_toy.py --task classify-text --out DIR), in
+        eval mode, with `tokenizer` and `labels` (None for the toy `classify` task, which takes ids)."""
+        from ..text_classification import load_classifier      # it builds on this module
+        return load_classifier(directory)
+
+    def predict_proba(self, texts, batch_size=256):
+        """(N, n_classes) float32 class probabilities of each text, columns in the order of `self.labels`."""
+        if self.tokenizer is None:
+            raise ValueError("this classifier has no tokenizer (a toy-task run): call forward(ids) instead")
+        was_training, out = self.training, []
+        self.eval()
+        try:
+            for i in range(0, len(texts), batch_size):
+                ids, padding, _ = encode_texts(self.tokenizer, texts[i:i + batch_size], self.config["max_len"])
+                out.append(softmax(self.forward(ids, padding)))
+        finally:
+            self.train(was_training)
+        return np.concatenate(out) if out else np.zeros((0, self.config["n_classes"]), dtype=self.dtype)
+
+    def predict(self, texts):
+        """The most probable label of each text, as the training file wrote it."""
+        if self.labels is None:
+            raise ValueError("this classifier has no labels (a toy-task run): call forward(ids) instead")
+        return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=1)]
 
     def forward(self, ids, key_padding_mask=None):
         ids = check_ids(ids, self.vocab_size)

@@ -4,6 +4,11 @@ The vocabulary is an alphabet (a list of distinct characters); id ``i`` is ``cha
 with :meth:`CharTokenizer.from_text` it is the sorted set of the text's characters (tiny Shakespeare: 65).
 A checkpoint keeps it in its ``config.json`` under ``"char_vocab"`` (the characters in id order), a key
 Hugging Face's GPT-2 loader ignores, so the same directory still loads in ``transformers``.
+
+A model trained on several documents joined into one stream also has a *separator*: one character of the
+alphabet that marks where a document ends (BPE's ``<|endoftext|>``). ``config.json`` records it under
+``"char_separator"``, and ``special_tokens`` / ``eot_token`` give its id under BPE's name, so generation can stop
+at the end of a document.
 """
 
 from __future__ import annotations
@@ -15,16 +20,21 @@ from pathlib import Path
 from typing import Literal
 
 from .files import atomic_write_text
-from .tokenizer import StreamDecoder
+from .tokenizer import ENDOFTEXT, StreamDecoder
 
 #: The config.json key that holds the alphabet.
 CONFIG_KEY = "char_vocab"
+#: The config.json key that holds the document separator (when the model has one).
+SEPARATOR_KEY = "char_separator"
+#: Separators to choose from, in order: the first that no document contains. U+2403 is the visible
+#: "symbol for end of text" (a sample shows it), U+0003 the control character END OF TEXT.
+SEPARATOR_CHOICES = ("\u2403", "\x03", "\x1e")
 
 
 class CharTokenizer:
     """Characters <-> ids through a fixed alphabet; ``decode(encode(s)) == s`` for text in the alphabet."""
 
-    def __init__(self, chars: Iterable[str]):
+    def __init__(self, chars: Iterable[str], separator: str | None = None):
         self.chars = list(chars)
         for char in self.chars:
             if not isinstance(char, str) or len(char) != 1:
@@ -33,6 +43,9 @@ class CharTokenizer:
         if len(self._id_of) != len(self.chars):
             repeated = next(c for c in self.chars if self.chars.count(c) > 1)
             raise ValueError(f"character {repeated!r} appears twice in the vocabulary")
+        if separator is not None and separator not in self._id_of:
+            raise ValueError(f"the separator {separator!r} is not in the vocabulary")
+        self.separator = separator
 
     # ----------------------------------------------------------------- building
 
@@ -42,6 +55,16 @@ class CharTokenizer:
         return cls(sorted(set(text)))
 
     @classmethod
+    def for_documents(cls, documents: Iterable[str]) -> CharTokenizer:
+        """The alphabet of several documents plus a separator none of them contains (the first of
+        ``SEPARATOR_CHOICES``), to join them as ``separator.join(documents)``."""
+        chars = set().union(*map(set, documents))
+        separator = next((c for c in SEPARATOR_CHOICES if c not in chars), None)
+        if separator is None:
+            raise ValueError(f"the documents contain every separator character ({SEPARATOR_CHOICES!r})")
+        return cls(sorted(chars | {separator}), separator)
+
+    @classmethod
     def from_config(cls, config: Mapping) -> CharTokenizer:
         """From a config dict (a parsed config.json) holding ``"char_vocab"``."""
         if CONFIG_KEY not in config:
@@ -49,11 +72,13 @@ class CharTokenizer:
         chars = config[CONFIG_KEY]
         if isinstance(chars, str):  # also accept the alphabet as one string
             chars = list(chars)
-        return cls(chars)
+        return cls(chars, config.get(SEPARATOR_KEY))
 
-    def to_config(self) -> dict[str, list[str]]:
-        """``{"char_vocab": [...]}``, to merge into a model's config.json."""
-        return {CONFIG_KEY: list(self.chars)}
+    def to_config(self) -> dict:
+        """``{"char_vocab": [...]}`` (and ``"char_separator"`` if any), to merge into a model's config.json."""
+        if self.separator is None:
+            return {CONFIG_KEY: list(self.chars)}
+        return {CONFIG_KEY: list(self.chars), SEPARATOR_KEY: self.separator}
 
     def save(self, directory: str | os.PathLike) -> None:
         """Add ``"char_vocab"`` to ``directory/config.json`` (created if missing; other keys are kept)."""
@@ -72,8 +97,13 @@ class CharTokenizer:
 
     @property
     def special_tokens(self) -> dict[str, int]:
-        """None: every id is a character (the same interface as BPETokenizer's)."""
-        return {}
+        """BPETokenizer's interface: ``{"<|endoftext|>": the separator's id}``, or {} without a separator."""
+        return {} if self.separator is None else {ENDOFTEXT: self._id_of[self.separator]}
+
+    @property
+    def eot_token(self) -> int:
+        """The separator's id (KeyError if this alphabet has none), as BPETokenizer's end-of-text id."""
+        return self.special_tokens[ENDOFTEXT]
 
     def encode(self, text: str, errors: Literal["strict", "ignore"] = "strict") -> list[int]:
         """Ids of ``text``. A character outside the alphabet raises ValueError naming it
@@ -118,7 +148,7 @@ class CharTokenizer:
             yield self.decode([token_id])
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, CharTokenizer) and self.chars == other.chars
+        return isinstance(other, CharTokenizer) and (self.chars, self.separator) == (other.chars, other.separator)
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
