@@ -89,3 +89,20 @@ class Residual(Module):
 
     def backward(self, dy):
         return self._pipeline.backward(dy)
+
+
+class CausalAttention(Module):
+    """Self-attention with the causal mask always on (Trax's CausalAttention): y = attention(x, causal=True).
+
+    Combinators pass arrays only, so this adapter fixes the one option a decoder's attention needs; the
+    parameters stay those of the wrapped MultiHeadAttention (named `attn.*` here).
+    """
+
+    def __init__(self, attention):
+        self.attn = attention
+
+    def forward(self, x):
+        return self.attn.forward(x, causal=True)
+
+    def backward(self, dy):
+        return self.attn.backward(dy)
