@@ -91,3 +91,15 @@ def test_residual_is_drawn_as_branch_of_identity_and_f_then_add():
 def test_sequential_joins_each_output_to_the_next_input():
     svg = dataflow_svg(Sequential(Linear(4, 8, rng=0), ReLU(), Linear(8, 4, rng=1)), title="Serial")
     assert svg.startswith("<?xml") and svg.count("marker-end") == 4   # into 3 boxes, and out to y
+
+
+def test_post_ln_block_is_the_norms_moved_after_each_residual():
+    rng = np.random.default_rng(5)
+    reference = DecoderBlock(D_MODEL, N_HEADS, D_FF, pre_ln=False, dtype=np.float64, rng=0)
+    block = Sequential(Residual(CausalAttention(reference.attn)), reference.ln_1,
+                       Residual(reference.mlp), reference.ln_2)                # notebook 3, exercise 5
+    x, dout = rng.standard_normal((2, 6, D_MODEL)), rng.standard_normal((2, 6, D_MODEL))
+    np.testing.assert_allclose(block.forward(x), reference.forward(x), rtol=1e-12, atol=1e-12)
+    block_dx = block.backward(dout)
+    reference.forward(x)
+    np.testing.assert_allclose(block_dx, reference.backward(dout), rtol=1e-12, atol=1e-12)
