@@ -175,6 +175,8 @@ def main(argv=None):
 def answer_toy_task(model, task, args, out=sys.stdout):
     """The model's answer to a prompt in the task's notation, one line per sample, written as train_toy.py
     writes held-out examples (the answer has the task's fixed length: -n does not apply)."""
+    if args.attention:
+        fail("--attention draws text models; for a toy task see viz.attention_html_for_lm (notebook 3)")
     try:
         answers = task.complete(model, args.prompt, args.temperature, args.top_k, args.top_p, args.seed,
                                 num_samples=args.num_samples)

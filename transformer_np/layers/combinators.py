@@ -2,6 +2,7 @@
 
 Data flows as in Trax's `Serial`: a layer that returns a tuple hands its items to the next layer as
 separate inputs, and a layer with several inputs returns a tuple of input gradients in `backward`.
+`viz.dataflow_svg(layer)` draws any composition as data flow (notebook 3, section 3.6).
 """
 from ..core import Module
 
