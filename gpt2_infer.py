@@ -6,6 +6,7 @@
     python gpt2_infer.py --model shakespeare-char -p "ROMEO:"   # shipped with the package, no download
     python gpt2_infer.py --model runs/text-lm -p "ROMEO:"       # a train_toy.py text run (any tokenizer)
     python gpt2_infer.py --model DIR -p "..."                   # a directory saved by GPT2.save_pretrained
+    python gpt2_infer.py --model sort-4 -p "0 3 15 14 9 0" --temperature 0   # a toy task: prints 3 9 14 15
 
     python gpt2_infer.py -p "Once upon a time" --num-samples 8 --stop $'\\n\\n' --repetition-penalty 1.2
     python gpt2_infer.py -p "..." -n 2000 --sliding-window --window-stride 256   # past GPT-2's 1024-token window
@@ -25,6 +26,7 @@ import numpy as np
 from transformer_np.io.hub import KNOWN_MODELS, DownloadError
 from transformer_np.models.auto import load_lm, shipped_models
 from transformer_np.sampling import StopStrings
+from transformer_np.tasks import ToyTask
 from transformer_np.tokenizer import ENDOFTEXT, TokenizerFileError
 
 
@@ -140,6 +142,8 @@ def main(argv=None):
     print(f"loaded {n_params / 1e6:.3g}M parameters from {model.model_dir} in {time.perf_counter() - start:.1f} s",
           file=sys.stderr, flush=True)
 
+    if isinstance(tokenizer, ToyTask):              # a toy-task model (train_toy.py run, sort-4): its notation
+        return answer_toy_task(model, tokenizer, args)
     eos = tokenizer.special_tokens.get(ENDOFTEXT, model.eos_token_id)      # None for a character model
     ids = prompt_ids(tokenizer, model, args.prompt)
     window = model.max_len
@@ -166,6 +170,20 @@ def main(argv=None):
         print(f"wrote {args.attention}", file=sys.stderr)
 
     return write_continuations(model, tokenizer, ids, max_new, eos, args)
+
+
+def answer_toy_task(model, task, args, out=sys.stdout):
+    """The model's answer to a prompt in the task's notation, one line per sample, written as train_toy.py
+    writes held-out examples (the answer has the task's fixed length: -n does not apply)."""
+    if args.attention:
+        fail("--attention draws text models; for a toy task see viz.attention_html_for_lm (notebook 3)")
+    try:
+        answers = task.complete(model, args.prompt, args.temperature, args.top_k, args.top_p, args.seed,
+                                num_samples=args.num_samples)
+    except ValueError as exc:
+        fail(f"--prompt: {exc}")
+    out.write("".join(answer + "\n" for answer in answers))
+    return 0
 
 
 SAMPLE_SEPARATOR = "-" * 15

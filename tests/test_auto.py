@@ -72,12 +72,13 @@ def test_old_gpt2_tokenizer_run_uses_gpt2s_tokenizer(tmp_path, data_file):
     assert tokenizer.encode("Hello world") == [15496, 995]
 
 
-def test_toy_task_run_is_a_one_line_error(tmp_path):
+def test_toy_task_run_loads_with_its_task_as_tokenizer(tmp_path):
     model = TransformerLM(vocab_size=17, seed=0, **SIZES)
     run = write_old_run(tmp_path / "run", model, {"task": "reverse", "length": 6, "n_symbols": 16},
                         {"task": "reverse"})
-    with pytest.raises(ValueError, match="toy task 'reverse', not a text language model"):
-        load_lm(run)
+    loaded, task = load_lm(run)
+    assert task.name == "reverse" and task.encode("0 16 1 0") == [0, 16, 1, 0]
+    np.testing.assert_array_equal(logits_of(loaded, [0, 3, 1, 0]), logits_of(model, [0, 3, 1, 0]))
 
 
 def test_hugging_face_layout_with_a_char_vocab(tmp_path):
@@ -145,7 +146,7 @@ def test_a_tokenizer_larger_than_the_model_is_refused(tmp_path):
 
 def test_unknown_names_list_what_exists(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"'no-such-model' is neither a directory nor a model name "
-                                                r"\(shipped: shakespeare-char; GPT-2: gpt2, "):
+                                                r"\(shipped: shakespeare-char, sort-4; GPT-2: gpt2, "):
         load_lm("no-such-model")
     with pytest.raises(FileNotFoundError, match="not a model directory"):
         load_lm(tmp_path)

@@ -143,3 +143,48 @@ def test_lm_mask_scores_exactly_the_answer(name, length, n_symbols, seed):
     np.testing.assert_array_equal(scored, b["answer"])
     np.testing.assert_array_equal(b["inputs"][:, :b["prompt"].shape[1]], b["prompt"])
     assert b["inputs"].max() <= n_symbols and b["targets"].max() <= n_symbols
+
+
+# -- notation: what train_toy.py and gpt2_infer.py show is what a learner checks by hand ----------------------
+
+def test_sort_reads_as_trax_writes_it():
+    task = make_task("sort", length=4, n_symbols=31)
+    assert task.render([0, 3, 15, 14, 9, 0]) == "0 3 15 14 9 0"
+    np.testing.assert_array_equal(task.prompt_ids("3 15 14 9"), [0, 3, 15, 14, 9, 0])
+
+
+def test_fib_shows_values_not_ids():
+    task = Fib(length=5, n_symbols=10)
+    source, answer = task.from_pairs(np.array([[7, 9]]))       # 7 9 16%10=6 15%10=5 11%10=1 6 7
+    prompt = task.lm_prompt(source)[0]
+    assert task.render(prompt) == "| 7 9" and task.render(answer[0]) == "6 5 1 6 7"
+    np.testing.assert_array_equal(task.prompt_ids("7 9"), prompt)
+    np.testing.assert_array_equal(task.prompt_ids("| 7 9"), prompt)
+
+
+def test_alternate_reads_as_trax_s_1_0_1_0():
+    task = make_task("alternate", length=6, n_symbols=16)
+    source, answer = np.array([[2, 1]]), np.array([[2, 1, 2, 1, 2, 1]])     # tokens: 0 is the separator
+    assert task.render(task.lm_prompt(source)[0]) == "| 1 0"
+    assert task.render(answer[0]) == "1 0 1 0 1 0"
+    np.testing.assert_array_equal(task.prompt_ids("1 0"), [0, 2, 1])
+
+
+def test_a_prompt_outside_the_notation_is_one_line():
+    task = make_task("fib", length=4, n_symbols=10)
+    with pytest.raises(ValueError, match=r"'10' is not in the fib task's notation \(values 0..9, separator '\|'\)"):
+        task.encode("| 10 3")
+    with pytest.raises(ValueError, match="'7 9 1' is not a fib prompt: it reads like '\\| "):
+        task.prompt_ids("7 9 1")
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(["reverse", "sort", "copy", "fib", "alternate", "modadd"]),
+       length=st.integers(1, 6), n_symbols=st.integers(2, 40), seed=st.integers(0, 2**32 - 1))
+def test_encode_inverts_render_and_prompts_round_trip(name, length, n_symbols, seed):
+    task = make_task(name, length=length, n_symbols=n_symbols)
+    b = task.batch(np.random.default_rng(seed), 3, "lm")
+    for row in np.concatenate([b["prompt"], b["answer"]], axis=1):
+        assert task.encode(task.render(row)) == row.tolist()
+    for prompt in b["prompt"]:
+        np.testing.assert_array_equal(task.prompt_ids(task.render(prompt)), prompt)

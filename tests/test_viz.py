@@ -554,3 +554,17 @@ def test_gpt2_infer_attention_page_shows_emoji_as_characters(tmp_path):
     thumb = ["\U0001f44d\u2026", "\u2026\U0001f44d\u2026", "\u2026\U0001f44d\u2026", "\u2026\U0001f44d"]
     assert labels[:3] == ["h", "i", "\u2423"] and labels[3:7] == thumb and labels[10:] == thumb
     assert labels[7:10] == ["U+200D\u2026", "\u2026U+200D\u2026", "\u2026U+200D"]        # the joiner's 3 bytes
+
+
+def test_heads_grid_is_one_picture_with_a_panel_per_layer_and_head():
+    rng = np.random.default_rng(0)
+    layers = [rng.dirichlet(np.ones(4), size=(3, 4)) for _ in range(2)]      # 2 layers x 3 heads, T = 4
+    svg = viz.heads_grid_svg(layers, ["a", "b", "c", "d"], title="grid")
+    root = ET.fromstring(svg.split("?>", 1)[1])
+    panels = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "heatmap"]
+    assert [(g.get("data-layer"), g.get("data-head")) for g in panels] == \
+        [(str(l), str(h)) for l in range(2) for h in range(3)]
+    assert all(len(g.findall("{http://www.w3.org/2000/svg}rect")) == 16 + 1 for g in panels)   # cells + frame
+    assert svg.count("bold\">head ") == 3 and svg.count("bold\">layer ") == 2          # column and row titles
+    with pytest.raises(ValueError, match="one \\(T_q, T_k\\)"):
+        viz.heads_grid_svg([layers[0], layers[1][:, :3, :3]], ["a", "b", "c", "d"])

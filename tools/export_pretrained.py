@@ -9,9 +9,12 @@ model.safetensors (with --float16 half the bytes; loading widens it back to floa
 for a BPE model, and run_config.json (how it was trained, for the record). The directory is built beside OUT
 and renamed into place, so OUT is never half written; an existing OUT is replaced only with --overwrite.
 
+A toy-task LM run (e.g. transformer_np/pretrained/sort-4) gets its task recorded as "toy_task" in config.json.
+
 It then loads the result back and prints its size, how far its logits are from the run's
 (float16 rounding), and with --eval-data its held-out loss: the last 10% of that text cut into
-non-overlapping windows of the model's context length, every window scored (deterministic).
+non-overlapping windows of the model's context length, every window scored (deterministic). For a toy
+task it prints the held-out sequence accuracy of the exported model on 10,000 of the run's held-out problems.
 Standard library + NumPy only.
 """
 import argparse
@@ -29,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # run from a 
 from transformer_np.io.safetensors import save_safetensors          # noqa: E402
 from transformer_np.models.auto import load_lm                      # noqa: E402
 from transformer_np.models.hf_layout import hf_config, hf_tensors   # noqa: E402
-from transformer_np.tasks import Text                               # noqa: E402
+from transformer_np.tasks import CONFIG_KEY as TOY_TASK_KEY, Text, ToyTask   # noqa: E402
 from transformer_np.tokenizer import CharTokenizer                  # noqa: E402
 from transformer_np.train import evaluate, run_config               # noqa: E402
 
@@ -54,6 +57,8 @@ def write_model_dir(model, tokenizer, run, directory, float_dtype):
     config = hf_config(model)
     if isinstance(tokenizer, CharTokenizer):
         config.update(tokenizer.to_config())
+    elif isinstance(tokenizer, ToyTask):                            # the task's notation is the tokenizer
+        config[TOY_TASK_KEY] = tokenizer.spec
     else:
         tokenizer.save(directory)                                   # vocab.json + merges.txt
     save_safetensors(directory / "model.safetensors", hf_tensors(model), metadata={"format": "pt"},
@@ -99,6 +104,13 @@ def heldout_loss(model, data):
     return metrics["heldout_loss"], int(windows["weights"].sum())
 
 
+def toy_sequence_accuracy(model, run_dir, n=10_000):
+    """(held-out sequence accuracy, problems): greedy answers to the run's first n held-out problems."""
+    eval_seed = run_config(run_dir)["train"]["eval_seed"]
+    metrics, _ = evaluate(model, "lm", model.tokenizer.heldout("lm", n, eval_seed))
+    return metrics["sequence_accuracy"], n
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.eval_data and not os.path.isfile(args.eval_data):      # before anything is written
@@ -111,6 +123,9 @@ def main(argv=None):
     print(f"wrote {args.out}: {exported.num_parameters():,} parameters, model.safetensors "
           f"{weights.stat().st_size / 1e6:.2f} MB")
     print(f"max |logit difference| from the run's float32 weights: {max_logit_difference(model, exported):.2e}")
+    if isinstance(exported.tokenizer, ToyTask):
+        accuracy, n = toy_sequence_accuracy(exported, args.run)
+        print(f"held-out sequence accuracy {accuracy:.4f} over {n:,} problems of the run's held-out stream")
     if args.eval_data:
         loss, tokens = heldout_loss(exported, args.eval_data)
         print(f"held-out loss {loss:.4f} nats/token over {tokens:,} tokens of {args.eval_data}")

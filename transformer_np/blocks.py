@@ -43,7 +43,9 @@ class ResidualSublayer(Module):
     When f has a second differentiable input (cross-attention's encoder output), backward returns
     (dX, dContext).
     The norm and f are owned by the block (so parameters keep the block's names, e.g. `ln_1`, `attn`);
-    this object only wires them together.
+    this object only wires them together. Pre-LN, it computes Trax's Residual(Sequential(norm, f)) from
+    layers/combinators.py (tests/test_combinator_block.py keeps the two equal); the explicit wiring also
+    carries post-LN, dropout, the KV cache and cross-attention's second input.
     """
 
     def __init__(self, norm, layer, dropout, pre_ln):

@@ -13,6 +13,13 @@ separator / start token; the symbols are 1 .. n_symbols. Each architecture sees 
 Held-out evaluation data comes from a separate random stream (`eval_seed`). Tasks with a small problem
 space (`modadd`, `fib`) hold out a fixed part of it instead (a split of the (a, b) pairs that no training
 batch ever contains), so their held-out score measures generalisation, not memory.
+
+Each task writes its tokens the way a learner checks them by hand (`render`, and `encode` back): sort,
+reverse and copy as Trax does (`0 3 15 14 9 0`: the symbols, 0 the separator); tasks over values 0 .. n-1
+(fib, alternate, modadd) store value v as token v + 1 and show the value, with the separator as `|` (`=`
+for modadd): fib `| 7 9 -> 6 5 1 6`, alternate `| 1 0 -> 1 0 1 0` (Trax's example). A toy task is thereby
+its LM's tokenizer: `TransformerLM.from_pretrained(run)` carries it as `model.tokenizer`, and
+`complete(model, "0 3 15 14 9 0")` answers a prompt in that notation.
 """
 import os
 
@@ -23,6 +30,7 @@ from .tokenizer import ENDOFTEXT, CharTokenizer
 
 SEP = 0                  # separator / start token of every toy task
 SPLIT_SEED = 20240601    # fixed: the modadd / fib train-heldout split is the same for every run
+CONFIG_KEY = "toy_task"  # a toy-task model's config.json records its task (spec) under this key
 
 
 class ToyTask:
@@ -31,6 +39,8 @@ class ToyTask:
     name = None
     archs = ("lm", "seq2seq")      # the first is the default
     n_classes = None
+    value_offset = 0               # token = shown value + value_offset (1 for tasks over values 0 .. n-1)
+    sep_mark = str(SEP)            # how the separator is shown
 
     def __init__(self, length=6, n_symbols=16):
         if length < 1:
@@ -90,9 +100,54 @@ class ToyTask:
         """The held-out evaluation set: n problems from a separate random stream."""
         return self.make_batch(*self.problems(np.random.default_rng(eval_seed), n, "heldout"), arch)
 
+    # -- notation ---------------------------------------------------------------------------------
     def render(self, ids):
-        """Token ids as text, as in `0 3 1 4 0 4 1 3`."""
-        return " ".join(str(int(i)) for i in ids)
+        """Token ids in the task's notation (see the module docstring): `0 3 1 4 0 1 3 4` for sort."""
+        return " ".join(self.sep_mark if i == SEP else str(int(i) - self.value_offset) for i in ids)
+
+    decode = render
+
+    def encode(self, text):
+        """The inverse of `render`: "0 3 15 14 9 0" -> [0, 3, 15, 14, 9, 0]. ValueError names a bad word."""
+        ids = []
+        for word in text.split():
+            if word == self.sep_mark:
+                ids.append(SEP)
+                continue
+            try:
+                token = int(word) + self.value_offset
+            except ValueError:
+                token = -1
+            if not 1 <= token <= self.n_symbols:
+                low = 1 - self.value_offset
+                raise ValueError(f"{word!r} is not in the {self.name} task's notation (values {low}.."
+                                 f"{self.n_symbols - self.value_offset}, separator {self.sep_mark!r})")
+            ids.append(token)
+        return ids
+
+    def prompt_ids(self, text):
+        """The LM prompt a learner typed, as ids: the whole prompt ("0 3 15 14 9 0" for sort) or only the
+        source ("3 15 14 9"), which gets the separators the task puts around it."""
+        source, _ = self.problems(np.random.default_rng(0), 1)
+        example = self.lm_prompt(source)[0]
+        ids = np.array(self.encode(text), dtype=np.int64)
+        if len(ids) == source.shape[1] and not (ids == SEP).any():
+            ids = self.lm_prompt(ids[None])[0]
+        if len(ids) != len(example) or not np.array_equal(ids == SEP, example == SEP):
+            raise ValueError(f"{text!r} is not a {self.name} prompt: it reads like {self.render(example)!r} "
+                             f"(or just the {source.shape[1]} values {self.render(source[0])!r})")
+        return ids
+
+    def answer_length(self):
+        return self.problems(np.random.default_rng(0), 1)[1].shape[1]
+
+    def complete(self, model, text, temperature=0.0, top_k=None, top_p=None, seed=None, num_samples=1):
+        """The LM's answers to a prompt in the task's notation, in that notation: a list of num_samples
+        strings. complete(sort_model, "0 3 15 14 9 0") -> ["3 9 14 15"]. temperature=0 is greedy."""
+        prompt = self.prompt_ids(text)
+        out = model.generate(prompt[None], self.answer_length(), temperature, top_k, top_p, seed,
+                             num_samples=num_samples)
+        return [self.render(row[len(prompt):]) for row in out]
 
 
 class Copy(ToyTask):
@@ -126,6 +181,7 @@ class Alternate(ToyTask):
     """`0 a b a b a b ...`: two distinct random symbols, then continue the alternation (Trax's
     `1 0 1 0 ...` with random symbols). Source = the two symbols, answer = `length` more tokens."""
     name = "alternate"
+    value_offset, sep_mark = 1, "|"           # shown as values 0 .. n-1: Trax's `1 0 1 0` is tokens 2 1 2 1
 
     def problems(self, rng, n, split="train"):
         a = rng.integers(1, self.n_symbols + 1, size=n)
@@ -184,6 +240,7 @@ class Fib(_PairTask):
     much harder, since the first answer token must then be computed for pairs never seen at that place."""
     name = "fib"
     heldout_fraction = None
+    value_offset, sep_mark = 1, "|"
 
     def __init__(self, length=8, n_symbols=10, heldout_fraction=None):
         if heldout_fraction is None:
@@ -219,6 +276,7 @@ class ModAdd(_PairTask):
     all p^2 pairs is held out (default half). Tokens: value v is v + 1, `=` is token 0."""
     name = "modadd"
     heldout_fraction = 0.5
+    value_offset, sep_mark = 1, "="
 
     def __init__(self, length=1, n_symbols=23, heldout_fraction=None):
         super().__init__(1, n_symbols, heldout_fraction)
@@ -228,9 +286,6 @@ class ModAdd(_PairTask):
 
     def lm_prompt(self, source):
         return np.concatenate([source, np.full((len(source), 1), SEP, dtype=np.int64)], axis=1)
-
-    def render(self, ids):
-        return " ".join("=" if i == SEP else str(int(i) - 1) for i in ids)
 
 
 class Classify(ToyTask):
@@ -371,6 +426,12 @@ class Text:
 
 TASKS = {cls.name: cls for cls in (Reverse, Sort, Copy, Fib, Alternate, ModAdd, Classify)}
 TASK_NAMES = tuple(TASKS) + ("text", "classify-text")      # classify-text: transformer_np.text_classification
+
+
+def task_from_spec(spec):
+    """The toy task a checkpoint recorded (its `spec`: {"task": "sort", "length": 4, "n_symbols": 31})."""
+    spec = dict(spec)
+    return make_task(spec.pop("task"), **spec)
 
 
 def make_task(name, **kwargs):

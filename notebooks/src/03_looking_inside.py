@@ -2,13 +2,17 @@
 # # 3. Looking inside a TransformerLM
 #
 # What is in the model, what happens to the numbers on the way from token ids to next-token scores,
-# what a trained model's attention heads look at, and why generation keeps a key/value cache.
+# what a trained model's attention heads look at, why generation keeps a key/value cache, and how a block
+# is put together from smaller layers.
 #
 # 1. the model's parts, shapes and parameter counts, and its architecture diagram;
 # 2. **one forward pass step by step** on a tiny model, with the real numbers: every step computed by
 #    hand with NumPy and checked against the library's layer;
 # 3. the attention heads of a trained model, and bertviz's *neuron view* (where each score comes from);
-# 4. the key/value cache.
+# 4. the key/value cache, which is Trax's *predict mode*;
+# 5. GPT-2 -> Llama;
+# 6. the combinators `Sequential` (Trax's `Serial`), `Branch` and `Residual` as pictures, and a decoder
+#    block built from them.
 
 # %%
 import sys
@@ -229,8 +233,8 @@ print("the hand computation equals tiny.forward(ids) at every step")
 #
 # Now a model that has learned something: the reverse task of notebook 2 (it stops early, at 100% held-out accuracy, after about a hundred steps). Its
 # input is `0 x1 .. x6 0 x6 .. x2`; after the second separator, each position must copy the next source
-# token backwards. The grid shows every head of both layers on one held-out example; one of them has
-# learned to look at the *mirror position*, an anti-diagonal.
+# token backwards. The grid shows every head of both layers on one held-out example (a row per layer, a
+# column per head); one of them has learned to look at the *mirror position*, an anti-diagonal.
 
 # %%
 from transformer_np.train import TrainConfig, Trainer, defaults_for
@@ -247,9 +251,7 @@ labels = [reverse.task.render([i]) for i in example]
 with viz.capture_attention(trained) as cap:
     trained.forward(example[None])
 layers = cap.by_layer()                                         # [(H, T, T) per layer]
-for l, heads in enumerate(layers):
-    for h, w in enumerate(heads):
-        show(viz.heatmap_svg(w, labels, title=f"layer {l}, head {h}", cell=16))
+show(viz.heads_grid_svg(layers, labels, title="reverse: every head of both layers, held-out example 0"))
 
 # %% [markdown]
 # **The neuron view** (after bertviz): for one head and one query, where do the scores come from? Each
@@ -278,12 +280,37 @@ page = viz.attention_html_for_lm(trained, example, labels, "runs/nb03-attention.
 print("wrote", page)
 
 # %% [markdown]
-# ## 3.4 The key/value cache
+# ## 3.4 The key/value cache: Trax's *predict mode*
 #
 # Generating a token needs the attention of the newest position over all earlier ones. Earlier keys and
 # values never change (position t never sees later tokens), so they are computed once and kept: after
 # the prompt has been run once (the *prefill*), each step feeds only the newest token, one query
 # against the cached keys. The cache is `KVCache`, one per block, filled by `MultiHeadAttention`.
+#
+# **This is what Trax calls predict mode.** Trax decodes with the model built again with `mode='predict'`
+# and initialised with `predict_signature = ShapeDtype((1, 1))`: every call takes one token of one
+# sequence (shape (1, 1)), and the attention layers keep the keys and values of the calls before. Here
+# the same model that trained does it, and the state is in plain sight: `model.new_caches(...)` makes it,
+# `model.forward(ids, caches=caches)` feeds tokens that continue it. Trax's first cell, in predict mode by
+# hand, on the shipped `sort-4` (notebook 1): every token of the prompt and of the answer goes in alone.
+
+# %% stable
+sorter = TransformerLM.from_pretrained("sort-4")
+prompt = [0, 3, 15, 14, 9, 0]
+caches = sorter.new_caches(batch_size=1, length=len(prompt) + 4)     # the predict-mode state
+for token in prompt:
+    logits = sorter.forward(np.array([[token]]), caches=caches)      # ids (1, 1) -> logits (1, 1, 32)
+answer = []
+for _ in range(4):
+    answer.append(int(logits[0, -1].argmax()))                       # greedy
+    logits = sorter.forward(np.array([[answer[-1]]]), caches=caches)
+print("one (1, 1) token per call:", answer)
+print("model.generate:          ", sorter.generate(np.array([prompt]), 4, temperature=0)[0, len(prompt):].tolist())
+
+# %% [markdown]
+# `generate` does the same, except that it runs the whole prompt in one call (the prefill: each weight
+# matrix is read once for all prompt tokens). The cached logits are those of a full recomputation, step
+# by step:
 
 # %% stable
 prompt = np.array([[0, 3, 1, 4, 1, 5, 9, 0]])
@@ -332,7 +359,7 @@ llama_style = TransformerLM(vocab_size=65, d_model=64, n_heads=4, n_layers=2, d_
                             tie_head=False)
 for name, m in (("GPT-2 style", gpt2_style), ("Llama style", llama_style)):
     print(f"{name}: {sum(p.data.size for p in m.parameters()):,} parameters")
-print(llama_style.summary(depth=3))
+llama_style.summary(depth=3)
 
 # %% [markdown]
 # RoPE rotates each query and key by an angle proportional to its position, so the score q_i . k_j
@@ -349,6 +376,68 @@ def score(i, j):
 print(f"score at (5, 2): {score(5, 2):.4f}   at (40, 37): {score(40, 37):.4f}   at (5, 4): {score(5, 4):.4f}")
 cache = llama_style.new_caches(batch_size=1, length=64)[0]
 print("cached keys per block:", cache.keys.shape, "(batch, kv heads, positions, head dim)")
+
+# %% [markdown]
+# ## 3.6 Layers from layers: `Sequential`, `Branch`, `Residual`
+#
+# Trax builds its models by composing layers with *combinators* instead of writing a class per block.
+# The library has the same three (`transformer_np/layers/combinators.py`). Data flows left to right
+# below: a grey box is a layer, with its inputs on the left and its outputs on the right; a dashed frame
+# is a combinator. `Sequential` (Trax's `Serial`) hands each layer's outputs to the next one:
+
+# %% stable
+from transformer_np.layers import (Add, Branch, CausalAttention, FeedForward, Identity, LayerNorm, Linear,
+                                   MultiHeadAttention, ReLU, Residual, Sequential)
+
+show(viz.dataflow_svg(Sequential(Linear(8, 32), ReLU(), Linear(32, 8)), title="Sequential: Linear, ReLU, Linear"))
+
+# %% [markdown]
+# `Branch` copies its **one** input to each of its layers and returns **all** their outputs: with three
+# layers it takes one array and gives three. Its backward adds up the three gradients that come back,
+# because x was used three times.
+
+# %% stable
+branch = Branch(Linear(8, 8), ReLU(), Identity())
+show(viz.dataflow_svg(branch, title="Branch of three layers: one input, three outputs"))
+outputs = branch.forward(np.ones((2, 8), dtype=np.float32))
+print(f"Branch gives {len(outputs)} arrays:", [o.shape for o in outputs])
+
+# %% [markdown]
+# `Add` takes two inputs and gives one. `Residual(f)` is then not a new idea but a composition, exactly as
+# Trax defines it: `Sequential(Branch(Identity(), f), Add())`, that is y = x + f(x). The picture draws it
+# that way:
+
+# %% stable
+show(viz.dataflow_svg(Residual(FeedForward(8, 32)), title="Residual(f) = Sequential(Branch(Identity, f), Add)"))
+
+# %% [markdown]
+# **A decoder block from combinators.** GPT-2's pre-LN block is two residuals: x + attention(LN(x)),
+# then x + feed-forward(LN(x)). `CausalAttention` is the `MultiHeadAttention` with its causal mask always
+# on (Trax's layer of that name). We take the layers of a `DecoderBlock` and wire them with combinators;
+# the two compute the same numbers, forward and backward (`tests/test_combinator_block.py` checks every
+# gradient in float64).
+
+# %% stable
+from transformer_np.blocks import DecoderBlock
+
+reference = DecoderBlock(d_model=16, n_heads=4, d_ff=64, rng=0)
+composed = Sequential(
+    Residual(Sequential(reference.ln_1, CausalAttention(reference.attn))),     # x + attention(LN(x))
+    Residual(Sequential(reference.ln_2, reference.mlp)),                       # x + feed-forward(LN(x))
+)
+show(viz.dataflow_svg(composed, title="a pre-LN decoder block, from combinators"))
+x = np.random.default_rng(0).standard_normal((2, 5, 16)).astype(np.float32)
+dy = np.random.default_rng(1).standard_normal((2, 5, 16)).astype(np.float32)
+y_block, dx_block = reference.forward(x), reference.backward(dy)
+y_composed, dx_composed = composed.forward(x), composed.backward(dy)
+print("outputs equal:", np.allclose(y_block, y_composed, atol=1e-6),
+      "  input gradients equal:", np.allclose(dx_block, dx_composed, atol=1e-6))
+
+# %% [markdown]
+# The library's own `DecoderBlock` keeps its explicit wiring (`ResidualSublayer` in
+# `transformer_np/blocks.py`): it also does post-LN, dropout, the KV cache and cross-attention, which
+# would need options threaded through every combinator, and decoding one token calls every block once,
+# where each extra layer of Python calls shows. The test above keeps the two equal.
 
 # %% [markdown]
 # ## Exercises
@@ -392,4 +481,15 @@ print("cached keys per block:", cache.keys.shape, "(batch, kv heads, positions, 
 # The key and value projections shrink from 2 heads to 1 (each from 64 x 32 to 64 x 16 per block), so
 # the model loses 2 x 64 x 16 = 2,048 weights per block, and the cache holds (1, 1, 64, 16) keys: a
 # quarter of what 4 full heads would need. Every query head then reads the same keys and values.
+# </details>
+#
+# 5. In 3.6, build the *post-LN* block of the 2017 paper, LN(x + attention(x)) then LN(x + FFN(x)), from
+#    the same combinators and layers. How many inputs and outputs does each of its parts have?
+#
+# <details><summary>Answer</summary>
+#
+# `Sequential(Residual(CausalAttention(attn)), ln_1, Residual(mlp), ln_2)`: the norm moves from inside
+# each residual to after it. Every part takes one array and gives one, except inside each `Residual`,
+# where `Branch` gives two (x and f(x)) and `Add` takes those two back to one. It equals `DecoderBlock`
+# with `pre_ln=False`.
 # </details>

@@ -2,7 +2,7 @@
 from .activations import GELU, ReLU, SiLU, Softmax, Tanh, softmax
 from .attention import (KVCache, MultiHeadAttention, ScaledDotProductAttention, causal_mask,
                         combine_masks, padding_mask)
-from .combinators import Add, Branch, Identity, Residual, Sequential
+from .combinators import Add, Branch, CausalAttention, Identity, Residual, Sequential
 from .dropout import Dropout
 from .embedding import (Embedding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding, TiedOutputHead,
                         sinusoidal_table)

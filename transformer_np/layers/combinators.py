@@ -2,6 +2,7 @@
 
 Data flows as in Trax's `Serial`: a layer that returns a tuple hands its items to the next layer as
 separate inputs, and a layer with several inputs returns a tuple of input gradients in `backward`.
+`viz.dataflow_svg(layer)` draws any composition as data flow (notebook 3, section 3.6).
 """
 from ..core import Module
 
@@ -89,3 +90,20 @@ class Residual(Module):
 
     def backward(self, dy):
         return self._pipeline.backward(dy)
+
+
+class CausalAttention(Module):
+    """Self-attention with the causal mask always on (Trax's CausalAttention): y = attention(x, causal=True).
+
+    Combinators pass arrays only, so this adapter fixes the one option a decoder's attention needs; the
+    parameters stay those of the wrapped MultiHeadAttention (named `attn.*` here).
+    """
+
+    def __init__(self, attention):
+        self.attn = attention
+
+    def forward(self, x):
+        return self.attn.forward(x, causal=True)
+
+    def backward(self, dy):
+        return self.attn.backward(dy)

@@ -14,7 +14,9 @@ Hugging Face directories has no ``model_type`` but ``"model": "TransformerLM"`` 
 it loads too, its tokenizer rebuilt from what the run recorded.
 
 The GPT-2 layout's tokenizer is one of: ``"char_vocab"`` in config.json (a character-level model),
-``vocab.json`` + ``merges.txt`` (byte-level BPE), or, for a 50257-token vocabulary without files, GPT-2's own.
+``"toy_task"`` (a toy-task model, e.g. the shipped ``"sort-4"``: the task's notation is its tokenizer, see
+transformer_np.tasks), ``vocab.json`` + ``merges.txt`` (byte-level BPE), or, for a 50257-token vocabulary
+without files, GPT-2's own. A trainer run of a toy task loads the same way, with its task.
 Every loaded weight is checked to be finite: a NaN would otherwise surface only as nonsense text.
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 
 from ..init import skip_init
 from ..io.hub import KNOWN_MODELS, resolve_model_dir
+from ..tasks import CONFIG_KEY as TOY_TASK_KEY, task_from_spec
 from ..tokenizer import BPETokenizer, CharTokenizer
 from ..tokenizer.char import CONFIG_KEY as CHAR_VOCAB_KEY
 from .gpt2 import DEFAULT_CONFIG, GPT2, gpt2_state_dict, read_checkpoint
@@ -128,6 +131,8 @@ def gpt2_layout_tokenizer(directory: Path, config: dict):
     """The tokenizer that goes with a GPT-2-layout directory (see the module docstring), or None."""
     if CHAR_VOCAB_KEY in config:
         return CharTokenizer.from_config(config)
+    if TOY_TASK_KEY in config:
+        return task_from_spec(config[TOY_TASK_KEY])
     if has_tokenizer_files(directory):
         return BPETokenizer.from_pretrained(directory)
     if config.get("vocab_size", GPT2_VOCAB_SIZE) == GPT2_VOCAB_SIZE:
@@ -152,15 +157,20 @@ def is_trainer_run(config: dict) -> bool:
 
 
 def load_trainer_run(directory: Path, config: dict):
-    """An older trainer run: TransformerLM(**model_config) + our parameter names; the tokenizer from the run's
-    own record (its alphabet, or, if it recorded none, rebuilt from its training text as the run built it)."""
+    """A toy-task LM run (TransformerLM(**model_config) + our parameter names; the task is its tokenizer) or
+    an older text run (its tokenizer from the run's own record: its alphabet, or, if it recorded none,
+    rebuilt from its training text as the run built it)."""
     task = config.get("task") or {}
-    if config["model"] != "TransformerLM" or task.get("task", "text") != "text":
-        raise ValueError(f"{directory}: a {config['model']} trained on the toy task {task.get('task')!r}, "
-                         f"not a text language model")
+    if config["model"] != "TransformerLM":
+        raise ValueError(f"{directory}: {config['model']} trained on the {task.get('task')!r} task, "
+                         f"not a language model")
     with skip_init():                                   # the weights are about to be loaded
         model = TransformerLM(**config["model_config"])
-    model.load_state_dict(gpt2_state_dict(read_checkpoint(directory / "model.safetensors")))
+    tensors = read_checkpoint(directory / "model.safetensors")
+    if task.get("task", "text") != "text":
+        model.load_state_dict(tensors)
+        return model, task_from_spec(task)
+    model.load_state_dict(gpt2_state_dict(tensors))
     return model, trainer_run_tokenizer(directory, config)
 
 

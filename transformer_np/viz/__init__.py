@@ -7,14 +7,17 @@
     viz.write_curves_svg("curves.svg", metrics)                     # list of dicts or a metrics.jsonl path
 
 Modules: svg (escaping, colours, ticks, shapes), curves (training curves), attention (capture, heatmaps,
-neuron view, page), diagram (architecture diagrams), notebook (show() for notebooks).
+neuron view, page), diagram (architecture diagrams), dataflow (combinators as data flow), notebook (show()
+for notebooks).
 """
 from .curves import curves_hook, curves_svg, load_metrics, write_curves_from_jsonl, write_curves_svg
 from .attention import (AttentionCapture, attention_html, attention_html_for_lm, attention_html_for_model,
                         attention_html_for_trainer,
                         attention_html_for_seq2seq,
-                        capture_attention, heatmap_svg, joined_labels, named_modules, neuron_view_svg,
+                        capture_attention, heads_grid_svg, heatmap_svg, joined_labels, named_modules,
+                        neuron_view_svg,
                         query_key_vectors, readable, token_labels,
                         write_attention_html, write_attention_html_sections, write_attention_svg)
+from .dataflow import dataflow_svg
 from .diagram import decoder_block_svg, encoder_decoder_diagram_svg, lm_diagram_svg
 from .svg import heat_color, matrix_svg, write_text

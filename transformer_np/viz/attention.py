@@ -250,6 +250,51 @@ def heatmap_svg(weights, q_labels, k_labels=None, title=None, cell=None, digits=
     return svg_document(width, max(height, top + 260), "\n".join(out) + "\n", title=title or "attention")
 
 
+def heads_grid_svg(layers, q_labels, k_labels=None, title=None, cell=14):
+    """Every head of every layer in one SVG picture: a grid with a row per layer and a column per head,
+    token texts on the outer edges, one shared colour scale. layers: [(H, T_q, T_k) weights per layer]."""
+    layers = [np.asarray(heads) for heads in layers]
+    if not layers or any(heads.ndim != 3 or heads.shape[1:] != layers[0].shape[1:] for heads in layers):
+        raise ValueError("layers must be a non-empty list of (heads, T_q, T_k) arrays of one (T_q, T_k)")
+    t_q, t_k = layers[0].shape[1:]
+    q_labels = _check_labels(q_labels, t_q, "query")
+    k_labels = _check_labels(k_labels if k_labels is not None else q_labels, t_k, "key")
+    n_heads, gap = max(heads.shape[0] for heads in layers), 16
+    label_w = 10 + 6 * min(24, max((len(s) for s in q_labels + k_labels), default=1))
+    left, top = 70 + label_w, label_w + (50 if title else 30)
+    panel_w, panel_h = t_k * cell, t_q * cell
+    width = left + n_heads * (panel_w + gap) + 80
+    height = top + len(layers) * (panel_h + gap) + 24
+    out = [] if not title else [f'<text x="{num(width / 2)}" y="20" font-size="14" text-anchor="middle" '
+                                f'font-weight="bold">{esc(title)}</text>']
+    for l, heads in enumerate(layers):
+        y0 = top + l * (panel_h + gap)
+        out.append(f'<text x="10" y="{num(y0 + panel_h / 2 + 4)}" font-size="12" font-weight="bold">layer {l}</text>')
+        for q, s in enumerate(q_labels):
+            out.append(f'<text x="{left - 6}" y="{num(y0 + (q + 0.5) * cell + 3)}" font-size="9" '
+                       f'text-anchor="end">{esc(_short(s))}</text>')
+        for h in range(heads.shape[0]):
+            w, x0 = _check_weights(heads[h]), left + h * (panel_w + gap)
+            out.append(f'<g class="heatmap" data-layer="{l}" data-head="{h}">')
+            out += [f'<rect x="{x0 + k * cell}" y="{y0 + q * cell}" width="{cell}" height="{cell}" '
+                    f'fill="{heat_color(w[q, k])}"><title>layer {l} head {h}: {esc(q_labels[q])} \u2192 '
+                    f'{esc(k_labels[k])}: {w[q, k]:.3f}</title></rect>' for q in range(t_q) for k in range(t_k)]
+            out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" fill="none" '
+                       f'stroke="#999" stroke-width="0.5"/></g>')
+    for h in range(n_heads):
+        x0 = left + h * (panel_w + gap)
+        out.append(text(x0 + panel_w / 2, top - label_w - 8, f"head {h}", 12, font_weight="bold"))
+        for k, s in enumerate(k_labels):
+            x, y = x0 + (k + 0.5) * cell + 3, top - 4
+            out.append(f'<text x="{num(x)}" y="{num(y)}" font-size="9" transform="rotate(-60 {num(x)} {num(y)})">'
+                       f'{esc(_short(s))}</text>')
+    out.append(f'<text x="{left}" y="{num(height - 8)}" font-size="10" fill="#666">'
+               f'each square: rows = queries (attending), columns = keys (attended to)</text>')
+    out.append(color_bar(width - 66, top, min(max(120, panel_h), 240), 0.0, 1.0, heat_color, "attention weight",
+                         ticks=[0, 0.5, 1]))
+    return svg_document(width, max(height, top + 260), "\n".join(out) + "\n", title=title or "attention heads")
+
+
 def write_attention_svg(path, weights, q_labels, k_labels=None, title=None):
     """Write heatmap_svg(...) to `path`."""
     return write_text(path, heatmap_svg(weights, q_labels, k_labels, title))
