@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..init import skip_init
-from ..io.safetensors import _check_entry, _read_header, save_safetensors
+from ..io.safetensors import map_safetensors, read_safetensors_header, save_safetensors
 from ..tokenizer.files import atomic_write_text
 from .lm import TransformerLM
 
@@ -121,20 +121,20 @@ def read_checkpoint(path):
     the file). F16 and BF16 are widened to float32 (BF16 is the top half of a float32: shift left 16 bits).
     """
     path = Path(path)
-    header, data_start, file_size = _read_header(path)          # validated JSON header (io.safetensors)
-    entries = [(name, *_check_entry(path, name, entry, file_size - data_start))
-               for name, entry in header.items() if name != "__metadata__"]
-    with open(path, "rb") as f:
-        pages = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)   # private: writes never reach the file
+    header = read_safetensors_header(path)                     # every format rule checked (io.safetensors)
+    if not header.tensors:
+        return {}
+    pages = map_safetensors(path, header, mmap.ACCESS_COPY)    # private: writes never reach the file
     stored = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "F64": "<f8"}
     tensors = {}
-    for name, dtype_name, shape, begin, end in entries:
+    for entry in header.tensors:
+        name, dtype_name, shape = entry.name, entry.dtype, entry.shape
         if dtype_name not in stored:
             if name.endswith(_BUFFER_SUFFIXES):
                 continue                                         # e.g. a bool/uint8 causal-mask buffer
             raise ValueError(f"{path}: tensor {name!r} has dtype {dtype_name}; expected F32, F16 or BF16")
         raw = np.frombuffer(pages, dtype=stored[dtype_name], count=math.prod(shape),
-                            offset=data_start + begin).reshape(shape)
+                            offset=header.data_start + entry.begin).reshape(shape)
         if dtype_name == "F32" and raw.flags.aligned:
             tensors[name] = raw.view(np.float32)                 # the file's own bytes
         elif dtype_name == "BF16":
