@@ -117,20 +117,25 @@ class ConfigFields:
 
 # ----------------------------------------------------------------------------------------- files
 
-def read_config_json(path: str | os.PathLike) -> dict:
-    """config.json -> dict; a file that is not UTF-8 JSON holding an object is one ConfigError naming it
-    (including Python's refusal of integers over 4,300 digits, which otherwise names no file)."""
+def read_json(path: str | os.PathLike):
+    """A JSON file's value; a file that is not UTF-8 JSON is one ConfigError naming it (including Python's
+    refusal of integers over 4,300 digits, which otherwise names no file)."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON (byte {exc.start} is not UTF-8)") from None
     try:
-        config = json.loads(text)
+        return json.loads(text)
     except RecursionError:
         raise ConfigError(f"{path}: not valid JSON (nested too deeply)") from None
     except ValueError as exc:                      # JSONDecodeError, or an integer of more than 4,300 digits
         raise ConfigError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
+
+
+def read_config_json(path: str | os.PathLike) -> dict:
+    """config.json (or another JSON file that must hold an object) -> dict, or one ConfigError naming it."""
+    config = read_json(path)
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a JSON object, got {type(config).__name__}")
     return config

@@ -240,7 +240,10 @@ class TransformerLM(Module):
         return out[0] if squeeze else out
 
 
-LM_DEFAULTS = {name: p.default for name, p in inspect.signature(TransformerLM.__init__).parameters.items()
+_LM_PARAMETERS = inspect.signature(TransformerLM.__init__).parameters
+#: TransformerLM's required size arguments, and its options with their defaults (dtype and seed aside).
+LM_SIZES = tuple(name for name, p in _LM_PARAMETERS.items() if name != "self" and p.default is inspect.Parameter.empty)
+LM_DEFAULTS = {name: p.default for name, p in _LM_PARAMETERS.items()
                if p.default is not inspect.Parameter.empty and name not in ("dtype", "seed")}
 
 
