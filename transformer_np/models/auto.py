@@ -32,7 +32,7 @@ from ..tokenizer import BPETokenizer, CharTokenizer
 from ..tokenizer.char import CONFIG_KEY as CHAR_VOCAB_KEY
 from .gpt2 import DEFAULT_CONFIG, GPT2, gpt2_state_dict, read_checkpoint
 from .config_fields import ConfigError, ConfigFields, describe, read_config_json
-from .lm import LM_DEFAULTS, LM_SIZES, TransformerLM, check_lm_config
+from .lm import LM_DEFAULTS, LM_SIZES, TransformerLM, check_layers_present, check_lm_config
 
 #: Models shipped inside the package, one folder each (config.json + model.safetensors).
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
@@ -163,10 +163,12 @@ def load_trainer_run(directory: Path, config: dict):
     if missing:
         raise ConfigError(f"{source}: model_config lacks {missing[0]!r}")
     check_lm_config(model_config, f"{source}: model_config")      # types, ranges, memory: before allocating
+    weights_path = directory / "model.safetensors"
+    state = gpt2_state_dict(read_checkpoint(weights_path))
+    check_layers_present(state, model_config["n_layers"], weights_path, "model_config's n_layers")
     with skip_init():                                   # the weights are about to be loaded
         model = TransformerLM(**model_config)
-    model.load_state_dict(gpt2_state_dict(read_checkpoint(directory / "model.safetensors")),
-                          source=directory / "model.safetensors")
+    model.load_state_dict(state, source=weights_path)
     return model, trainer_run_tokenizer(directory, config)
 
 

@@ -27,7 +27,7 @@ from ..init import skip_init
 from ..io.safetensors import map_safetensors, read_safetensors_header, save_safetensors
 from ..tokenizer.files import atomic_write_text
 from .config_fields import ConfigError, ConfigFields, read_config_json
-from .lm import TransformerLM, check_lm_config
+from .lm import TransformerLM, check_layers_present, check_lm_config
 
 # The four released sizes (everything else in their config.json is the GPT-2 default below).
 PRESETS = {
@@ -219,11 +219,13 @@ class GPT2(TransformerLM):
         directory = resolve_model_dir(name_or_dir, progress=progress)
         config_path = directory / "config.json"
         config = read_config_json(config_path)
-        config_to_kwargs(dict(config, **overrides), config_path)   # every field checked, naming the file
+        kwargs = config_to_kwargs(dict(config, **overrides), config_path)   # every field checked, naming the file
+        weights_path = directory / "model.safetensors"
+        state = gpt2_state_dict(read_checkpoint(weights_path))
+        check_layers_present(state, kwargs["n_layers"], weights_path, f"{config_path.name}'s n_layer")
         with skip_init():                     # no random weights: they would be overwritten at once
             model = cls(config, seed=seed, **overrides)
-        state = gpt2_state_dict(read_checkpoint(directory / "model.safetensors"))
-        model.load_state_dict(state, strict=True, source=directory / "model.safetensors")
+        model.load_state_dict(state, strict=True, source=weights_path)
         model.model_dir = directory
         return model.eval()
 

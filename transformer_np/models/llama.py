@@ -31,7 +31,7 @@ from ..tokenizer.files import atomic_write_text
 from ..tokenizer.tokenizer_json import write_tokenizer_json
 from .gpt2 import read_checkpoint
 from .config_fields import ConfigError, ConfigFields, describe, read_config_json
-from .lm import TransformerLM, check_lm_config
+from .lm import TransformerLM, check_layers_present, check_lm_config
 
 LLAMA_STYLE = dict(pre_ln=True, norm="rmsnorm", ffn="swiglu", positional="rope", bias=False, separate_qkv=True,
                    activation="silu")
@@ -261,10 +261,11 @@ class Llama(TransformerLM):
         if not config_path.is_file():
             raise FileNotFoundError(f"{directory}: not a model directory (no config.json)")
         config = read_config_json(config_path)
-        config_to_kwargs(config, config_path)       # every field checked, naming the file
+        kwargs = config_to_kwargs(config, config_path)       # every field checked, naming the file
+        state = llama_state_dict(read_weights(directory), kwargs["tie_head"])
+        check_layers_present(state, kwargs["n_layers"], directory, f"{config_path.name}'s num_hidden_layers")
         with skip_init():                     # no random weights: they would be overwritten at once
             model = cls(config)
-        state = llama_state_dict(read_weights(directory), model.config["tie_head"])
         model.load_state_dict(state, strict=True, source=directory)
         model.model_dir = directory
         return model.eval()

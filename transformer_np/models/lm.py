@@ -4,7 +4,7 @@ import inspect
 import numpy as np
 
 from ..blocks import Decoder
-from ..core import Module, check_float_dtype
+from ..core import Module, StateDictError, check_float_dtype
 from ..init import make_rng
 from ..layers import (Dropout, Embedding, KVCache, LearnedPositionalEmbedding, Linear, RotaryEmbedding,
                       SinusoidalPositionalEncoding, TiedOutputHead)
@@ -290,6 +290,17 @@ def check_lm_config(config, source, itemsize=4):
     if fields.config["positional"] == "sinusoidal":
         n_values += sizes["max_len"] * sizes["d_model"]
     check_memory(n_values * itemsize, f"the model's {n_values:,} parameters", source)
+
+
+def check_layers_present(state, n_layers, source, field):
+    """Before building a model of `n_layers` blocks for a checkpoint, check that the checkpoint's state dict
+    (our names: block i is `h.i.*`) has that many: a config.json saying 100,000 layers over a 2-layer file
+    would otherwise spend a minute and gigabytes building blocks only to find their tensors missing."""
+    last_block = f"h.{n_layers - 1}."
+    if not any(name.startswith(last_block) for name in state):
+        held = len({name.split(".")[1] for name in state if name.startswith("h.")})
+        raise StateDictError(f"{source}: {field} is {n_layers} but the weights hold {held} layers "
+                             f"(no tensor {last_block}*)")
 
 
 def check_attention_mask(attention_mask, shape):
