@@ -108,6 +108,14 @@ class TransformerLM(Module):
 
     # ----------------------------------------------------------------------------------- generation
 
+    def generation_memory_bytes(self, batch_size, length):
+        """About how much memory decoding `batch_size` rows of `length` positions takes beyond the weights:
+        the key/value caches, 2 * n_layers * B * n_kv_heads * length * head_dim values, and a few (B, V)
+        logits-sized arrays for sampling."""
+        itemsize = self.dtype.itemsize
+        caches = 2 * len(self.h) * batch_size * self.n_kv_heads * length * self.head_dim * itemsize
+        return caches + 4 * batch_size * self.vocab_size * itemsize
+
     def new_caches(self, batch_size, length):
         """One empty KVCache per block, room for `length` positions."""
         return [KVCache(batch_size, self.n_kv_heads, length, self.head_dim, self.dtype) for _ in self.h]
