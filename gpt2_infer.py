@@ -14,10 +14,16 @@
 The prompt and then the continuation stream to stdout as they are generated; loading status and the
 --stats line go to stderr. Generation stops at <|endoftext|> (unless --no-stop) or after -n tokens.
 """
+import os
+import signal
+import sys
+
+if __name__ == "__main__":
+    # Ctrl-C while the imports below run (NumPy takes a moment): leave quietly, there is nothing to undo.
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+
 import argparse
 import codecs
-import os
-import sys
 import time
 import warnings
 
@@ -25,6 +31,7 @@ import numpy as np
 
 from transformer_np.io.hub import KNOWN_MODELS, DownloadError
 from transformer_np.models.auto import load_lm, shipped_models
+from transformer_np.models.config_fields import available_memory_bytes, gigabytes
 from transformer_np.sampling import StopStrings
 from transformer_np.tasks import ToyTask
 from transformer_np.tokenizer import ENDOFTEXT, TokenizerFileError
@@ -101,10 +108,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def fail(message):
-    """One line on stderr, exit status 2 (as argparse does for bad flags)."""
+def fail(message, status=2):
+    """One line on stderr, exit status 2 for a user's error (as argparse does for bad flags), 1 for a
+    failure while running."""
     print(f"gpt2_infer.py: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(status)
+
+
+def first_line(exc):
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def load_model(name_or_dir):
@@ -113,8 +125,8 @@ def load_model(name_or_dir):
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always")
             model, tokenizer = load_lm(name_or_dir)
-    except (FileNotFoundError, DownloadError, TokenizerFileError, ValueError, OSError) as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except (FileNotFoundError, DownloadError, TokenizerFileError, ValueError, OSError, RecursionError) as exc:
+        fail(first_line(exc))           # ValueError includes SafetensorsError, ConfigError, StateDictError
     for note in notes:
         print(f"note: {note.message}", file=sys.stderr)
     return model, tokenizer
@@ -154,6 +166,7 @@ def main(argv=None):
         fail(f"--window-stride {args.window_stride} is larger than the context window of {args.model} ({window})")
     if args.stop and "" in args.stop:
         fail("--stop needs a non-empty text")
+    check_decode_memory(model, len(ids), args)
     max_new = args.max_new_tokens
     if not args.sliding_window and len(ids) + max_new > window:
         max_new = window - len(ids)
@@ -184,6 +197,16 @@ def answer_toy_task(model, task, args, out=sys.stdout):
         fail(f"--prompt: {exc}")
     out.write("".join(answer + "\n" for answer in answers))
     return 0
+
+
+def check_decode_memory(model, prompt_length, args):
+    """Refuse --num-samples (and -n) whose key/value caches would not fit the machine's available memory."""
+    length = min(prompt_length + args.max_new_tokens, model.max_len)
+    needed = model.generation_memory_bytes(args.num_samples, length)
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        fail(f"--num-samples {args.num_samples}: decoding {args.num_samples} continuations of {length} tokens "
+             f"needs about {gigabytes(needed)} of memory but only {gigabytes(available)} is available")
 
 
 SAMPLE_SEPARATOR = "-" * 15
@@ -236,14 +259,29 @@ def write_continuations(model, tokenizer, ids, max_new, eos, args, out=sys.stdou
     return 0
 
 
-if __name__ == "__main__":
+def run_cli():
+    """main() with every way out turned into an exit status and at most one line: 2 for a user's error,
+    1 for a failure while running, 130 for Ctrl-C, and a quiet 0 when the reader of stdout goes away."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)     # from here on Ctrl-C is KeyboardInterrupt
     try:
         with np.errstate(over="ignore", invalid="ignore"):     # overflow is reported once, by the logits check
             sys.exit(main())
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)           # a second Ctrl-C must not interrupt the exit
+        print("gpt2_infer.py: interrupted", file=sys.stderr)
+        sys.exit(130)
     except BrokenPipeError:
         # The reader stopped (`| head`): end quietly. Point stdout at /dev/null so that the interpreter's
         # last flush of the unwritten text does not raise a second time.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
-    except FloatingPointError as exc:               # NaN/inf logits (sampling checks them)
-        fail(str(exc))
+    except FloatingPointError as exc:               # NaN/inf logits (sampling checks them): the model's weights
+        fail(first_line(exc))
+    except MemoryError:
+        fail("out of memory (try fewer --num-samples or a smaller -n)", status=1)
+    except OSError as exc:
+        fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or first_line(exc)}", status=1)
+
+
+if __name__ == "__main__":
+    run_cli()

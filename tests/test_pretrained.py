@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from transformer_np import TransformerLM
-from transformer_np.io.safetensors import _read_header
+from transformer_np.io.safetensors import read_safetensors_header
 from transformer_np.models.auto import PRETRAINED_DIR, load_lm, shipped_models
 from transformer_np.tasks import Text
 from transformer_np.tokenizer import CharTokenizer
@@ -31,8 +31,7 @@ HELDOUT_LOSS_BOUND = 1.50
 
 def stored_dtypes(path):
     """The safetensors dtypes a file stores its tensors in."""
-    header, _, _ = _read_header(path)
-    return {entry["dtype"] for name, entry in header.items() if name != "__metadata__"}
+    return {tensor.dtype for tensor in read_safetensors_header(path).tensors}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +99,8 @@ def test_export_tool_writes_a_float16_hugging_face_directory(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "model.safetensors 0.01 MB" in r.stdout and "max |logit difference|" in r.stdout
     assert stored_dtypes(tmp_path / "out" / "model.safetensors") == {"F16"}
-    assert "transformer.h.0.attn.c_attn.weight" in _read_header(tmp_path / "out" / "model.safetensors")[0]
+    names = [tensor.name for tensor in read_safetensors_header(tmp_path / "out" / "model.safetensors").tensors]
+    assert "transformer.h.0.attn.c_attn.weight" in names
     model, tokenizer = load_lm(tmp_path / "out")
     assert tokenizer.chars == chars
     assert json.loads((tmp_path / "out" / "run_config.json").read_text())["train"]["steps"] == 10

@@ -187,17 +187,42 @@ class Module:
         """name -> array (the arrays themselves, not copies)."""
         return {name: p.data for name, p in self.named_parameters()}
 
-    def load_state_dict(self, arrays, strict=True):
-        """Copy arrays into the parameters by name, checking shapes; casts to each parameter's dtype."""
+    def load_state_dict(self, arrays, strict=True, source=None):
+        """Copy arrays into the parameters by name, checking shapes; casts to each parameter's dtype.
+
+        Nothing is copied unless everything fits: a missing (with strict), unexpected (with strict) or
+        misshapen tensor raises one StateDictError line naming the first of each kind (and `source`,
+        e.g. the checkpoint file, when given)."""
         params = dict(self.named_parameters())
-        missing = [n for n in params if n not in arrays]
-        unexpected = [n for n in arrays if n not in params]
-        if strict and (missing or unexpected):
-            raise KeyError(f"state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        missing = [n for n in params if n not in arrays] if strict else []
+        unexpected = [n for n in arrays if n not in params] if strict else []
+        misshapen = [n for n, p in params.items() if n in arrays and np.shape(arrays[n]) != p.data.shape]
+        problems = [_first("missing", missing), _first("unexpected", unexpected)]
+        if misshapen:
+            name = misshapen[0]
+            more = f" (+{len(misshapen) - 1} more)" if len(misshapen) > 1 else ""
+            problems.append(f"tensor {name!r}: shape {np.shape(arrays[name])} does not match the model's "
+                            f"{params[name].data.shape}{more}")
+        problems = [p for p in problems if p]
+        if problems:
+            raise StateDictError((f"{source}: " if source is not None else "") + "state dict does not fit the "
+                                 "model: " + "; ".join(problems))
         for name, p in params.items():
-            if name not in arrays:
-                continue
-            value = np.asarray(arrays[name])
-            if value.shape != p.data.shape:
-                raise ValueError(f"tensor {name!r}: shape {value.shape} does not match the model's {p.data.shape}")
-            p.data = value.astype(p.data.dtype, copy=False)
+            if name in arrays:
+                p.data = np.asarray(arrays[name]).astype(p.data.dtype, copy=False)
+
+
+def _first(kind, names):
+    """'missing tensor 'a' (+3 more)', or '' for no names."""
+    if not names:
+        return ""
+    return f"{kind} tensor {names[0]!r}" + (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
+
+
+class StateDictError(ValueError, KeyError):
+    """Tensors that do not fit a model's parameters (missing, unexpected or misshapen). A ValueError for
+    callers that catch bad input, and a KeyError as load_state_dict raised before; str() is the message
+    (a KeyError would print it quoted)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""

@@ -38,17 +38,26 @@ class RotaryEmbedding(Module):
         dX = dY * cos(theta[p]) - rotate_half(dY) * sin(theta[p])
     Keeps the cos and sin rows of the last forward's positions (the same for q and k, and for every layer
     of a stack, so one instance serves the whole model).
+
+    The cos and sin tables grow with the positions actually used (doubling, up to max_len): a config with
+    `max_position_embeddings: 10**7` costs nothing until a sequence is that long. Every row depends only on
+    its own position, so a grown table holds exactly the values a full one would.
     """
 
     buffers = ("cos", "sin")        # constants, not activations: release_activations keeps them
+    _INITIAL_ROWS = 256
 
     def __init__(self, head_dim, max_len, base=10000.0, dtype=np.float32):
         if head_dim % 2:
             raise ValueError(f"rotary embedding needs an even head_dim, got {head_dim}")
         self.dtype = check_float_dtype(dtype)
         self.head_dim, self.max_len, self.base = head_dim, max_len, float(base)
-        angles = rotary_angles(head_dim, max_len, self.base)
-        self.cos = np.cos(angles).astype(self.dtype)                     # (max_len, d)
+        self._grow(min(max_len, self._INITIAL_ROWS))
+
+    def _grow(self, rows):
+        """cos and sin (rows, d) for positions 0 .. rows - 1."""
+        angles = rotary_angles(self.head_dim, rows, self.base)
+        self.cos = np.cos(angles).astype(self.dtype)                     # (rows, d)
         self.sin = np.sin(angles).astype(self.dtype)
 
     def forward(self, x, start=0):
@@ -61,6 +70,8 @@ class RotaryEmbedding(Module):
         last = (start + T if np.ndim(start) == 0 else int(np.max(start, initial=0)) + 1)
         if last > self.max_len:
             raise ValueError(f"sequence of {last} positions exceeds the rotary table's max_len={self.max_len}")
+        if last > len(self.cos):
+            self._grow(min(self.max_len, max(last, 2 * len(self.cos))))
         if np.ndim(start) == 0:
             cos, sin = self.cos[start:start + T], self.sin[start:start + T]   # (T, d), broadcast over B, H
         else:

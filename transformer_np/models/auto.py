@@ -21,7 +21,6 @@ Every loaded weight is checked to be finite: a NaN would otherwise surface only 
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -35,7 +34,8 @@ from ..tasks import CONFIG_KEY as TOY_TASK_KEY, task_from_spec
 from ..tokenizer import BPETokenizer, CharTokenizer
 from ..tokenizer.char import CONFIG_KEY as CHAR_VOCAB_KEY
 from .gpt2 import DEFAULT_CONFIG, GPT2, gpt2_state_dict, read_checkpoint
-from .lm import TransformerLM
+from .config_fields import ConfigError, ConfigFields, describe, read_config_json
+from .lm import LM_DEFAULTS, LM_SIZES, TransformerLM, check_layers_present, check_lm_config
 
 #: Models shipped inside the package, one folder each (config.json + model.safetensors).
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
@@ -71,13 +71,7 @@ def read_config(directory: Path) -> dict:
     path = directory / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{directory}: not a model directory (no config.json)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(config).__name__}")
-    return config
+    return read_config_json(path)
 
 
 def load_lm(name_or_dir: str | os.PathLike, progress: bool = True, need_tokenizer: bool = True):
@@ -94,7 +88,7 @@ def load_lm(name_or_dir: str | os.PathLike, progress: bool = True, need_tokenize
         model, tokenizer = load_trainer_run(directory, config)
     else:
         model_type = config.get("model_type", "gpt2" if "n_embd" in config else None)
-        loader = LOADERS.get(model_type)
+        loader = LOADERS.get(model_type) if isinstance(model_type, str) else None
         if loader is None:
             found = f"model_type {model_type!r}" if model_type else "no model_type"
             raise ValueError(f"{directory / 'config.json'}: {found}; language models load from "
@@ -160,23 +154,39 @@ def load_trainer_run(directory: Path, config: dict):
     """A toy-task LM run (TransformerLM(**model_config) + our parameter names; the task is its tokenizer) or
     an older text run (its tokenizer from the run's own record: its alphabet, or, if it recorded none,
     rebuilt from its training text as the run built it)."""
-    task = config.get("task") or {}
+    source = directory / "config.json"
+    fields = ConfigFields(config, source)
+    task, model_config = fields.mapping("task"), fields.mapping("model_config")
+    fields.mapping("train")
     if config["model"] != "TransformerLM":
-        raise ValueError(f"{directory}: {config['model']} trained on the {task.get('task')!r} task, "
-                         f"not a language model")
+        raise ValueError(f"{directory}: a {describe(config['model'])} trained on the "
+                         f"{describe(task.get('task'))} task, not a language model")
+    unknown = sorted(set(model_config) - set(LM_DEFAULTS) - set(LM_SIZES))
+    if unknown:
+        raise ConfigError(f"{source}: model_config has unknown key {unknown[0]!r} (TransformerLM takes "
+                          f"{', '.join([*LM_SIZES, *LM_DEFAULTS])})")
+    missing = [key for key in LM_SIZES if key not in model_config]
+    if missing:
+        raise ConfigError(f"{source}: model_config lacks {missing[0]!r}")
+    check_lm_config(model_config, f"{source}: model_config")      # types, ranges, memory: before allocating
+    weights_path = directory / "model.safetensors"
+    tensors = read_checkpoint(weights_path)
+    is_text = task.get("task", "text") == "text"
+    state = gpt2_state_dict(tensors) if is_text else tensors
+    check_layers_present(state, model_config["n_layers"], weights_path, "model_config's n_layers")
     with skip_init():                                   # the weights are about to be loaded
-        model = TransformerLM(**config["model_config"])
-    tensors = read_checkpoint(directory / "model.safetensors")
-    if task.get("task", "text") != "text":
-        model.load_state_dict(tensors)
+        model = TransformerLM(**model_config)
+    model.load_state_dict(state, source=weights_path)
+    if not is_text:
         return model, task_from_spec(task)
-    model.load_state_dict(gpt2_state_dict(tensors))
     return model, trainer_run_tokenizer(directory, config)
 
 
 def trainer_run_tokenizer(directory: Path, config: dict):
     task, train = config.get("task") or {}, config.get("train") or {}
     kind = train.get("tokenizer", "char")
+    if not isinstance(kind, str):
+        raise ConfigError(f"{directory / 'config.json'}: train.tokenizer must be a string, got {describe(kind)}")
     if has_tokenizer_files(directory):
         return BPETokenizer.from_pretrained(directory)
     if kind == "gpt2":
@@ -188,7 +198,9 @@ def trainer_run_tokenizer(directory: Path, config: dict):
     text = _training_text(directory, task.get("data") or train.get("data"))
     if kind == "char":
         return CharTokenizer.from_text(text)            # the Text task's alphabet: sorted(set(text))
-    return BPETokenizer.train(text, int(train.get("bpe_vocab_size", 512)))   # deterministic: the same merges
+    vocab_size = ConfigFields(dict(train), f"{directory / 'config.json'}: train").integer("bpe_vocab_size") \
+        if "bpe_vocab_size" in train else 512
+    return BPETokenizer.train(text, vocab_size)   # deterministic: the same merges
 
 
 def _training_text(directory: Path, data) -> str:

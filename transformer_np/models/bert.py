@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from ..blocks import Encoder
-from ..core import Module, check_float_dtype
+from ..core import Module, StateDictError, check_float_dtype
 from ..init import make_rng, skip_init
 from ..io.safetensors import load_safetensors, save_safetensors
 from ..layers import Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding, Linear
 from ..layers.activations import Tanh
 from ..layers.embedding import check_ids
 from ..tokenizer.files import atomic_write_text
+from .config_fields import ConfigError, ConfigFields, check_memory, describe, read_config_json
 
 # BertConfig's defaults (transformers): bert-base-uncased's sizes.
 DEFAULT_CONFIG = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -60,22 +61,44 @@ def full_config(config=None, **overrides):
 
 
 def check_supported(config, source="config.json"):
-    """Refuse, in one line, a config describing something our BERT does not compute."""
+    """Refuse, in one ConfigError line, a config describing something our BERT does not compute, a field of
+    the wrong type or range, or a model larger than the machine's available memory."""
+    fields = ConfigFields(config, source)
     problems = []
     if config.get("model_type", "bert") != "bert":
-        problems.append(f"model_type={config['model_type']!r} (expected 'bert')")
-    if config["hidden_act"] not in ACTIVATIONS:
-        problems.append(f"hidden_act={config['hidden_act']!r} (supported: {', '.join(ACTIVATIONS)})")
+        problems.append(f"model_type={describe(config['model_type'])} (expected 'bert')")
+    if not isinstance(config["hidden_act"], str) or config["hidden_act"] not in ACTIVATIONS:
+        problems.append(f"hidden_act={describe(config['hidden_act'])} (supported: {', '.join(ACTIVATIONS)})")
     if config["position_embedding_type"] != "absolute":
-        problems.append(f"position_embedding_type={config['position_embedding_type']!r} (supported: 'absolute')")
+        problems.append(f"position_embedding_type={describe(config['position_embedding_type'])} "
+                        f"(supported: 'absolute')")
     for key in ("is_decoder", "add_cross_attention"):
-        if config.get(key):
+        if fields.boolean(key, default=False):
             problems.append(f"{key}=true (an encoder only)")
-    if config["hidden_size"] % config["num_attention_heads"]:
-        problems.append(f"num_attention_heads={config['num_attention_heads']} does not divide "
-                        f"hidden_size={config['hidden_size']}")
+    width, heads = fields.integer("hidden_size"), fields.integer("num_attention_heads")
+    if width % heads:
+        problems.append(f"num_attention_heads={heads} does not divide hidden_size={width}")
     if problems:
-        raise ValueError(f"unsupported BERT config ({source}): " + "; ".join(problems))
+        raise ConfigError(f"unsupported BERT config ({source}): " + "; ".join(problems))
+    for key in ("vocab_size", "num_hidden_layers", "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+        fields.integer(key)
+    fields.probability("hidden_dropout_prob")
+    fields.positive_float("layer_norm_eps")
+    fields.integer("pad_token_id", minimum=0, optional=True)
+    n_params = bert_parameter_count(config)
+    check_memory(4 * n_params, f"the model's {n_params:,} parameters", source)
+
+
+def bert_parameter_count(config, add_pooler=True):
+    """Parameters of a BERT config (config.json's names, sizes already checked), nothing allocated:
+
+        wte V*C + wpe P*C + wtt T*C + ln_emb 2C + L * (c_attn C*3C+3C + c_proj C*C+C + ln_1 2C
+                                                      + c_fc C*F+F + c_proj F*C+C + ln_2 2C) + pooler C*C+C
+    """
+    C, F = config["hidden_size"], config["intermediate_size"]
+    embeddings = (config["vocab_size"] + config["max_position_embeddings"] + config["type_vocab_size"]) * C + 2 * C
+    block = (3 * C * C + 3 * C) + (C * C + C) + 2 * C + (C * F + F) + (F * C + C) + 2 * C
+    return embeddings + config["num_hidden_layers"] * block + ((C * C + C) if add_pooler else 0)
 
 
 class BertPooler(Module):
@@ -162,13 +185,13 @@ class BERT(Module):
         from ..io.hub import resolve_model_dir
         directory = resolve_model_dir(name_or_dir, progress=progress)
         config_path = directory / "config.json"
-        config = full_config(json.loads(config_path.read_text()))
+        config = full_config(read_config_json(config_path))
         check_supported(config, str(config_path))
         tensors = bert_state_dict(load_safetensors(directory / "model.safetensors"),
                                   int(config["num_hidden_layers"]), directory / "model.safetensors")
         with skip_init():
             model = cls(config, add_pooler="pooler.dense.weight" in tensors, dtype=dtype)
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(tensors, strict=True, source=directory / "model.safetensors")
         model.model_dir = directory
         return model.eval()
 
@@ -255,7 +278,7 @@ def bert_state_dict(tensors, n_layers, source="model.safetensors"):
 
     def take(name):
         if name not in hf:
-            raise KeyError(f"{source}: tensor {name!r} is missing (not a BertModel checkpoint?)")
+            raise StateDictError(f"{source}: tensor {name!r} is missing (not a BertModel checkpoint?)")
         used.add(name)
         return np.asarray(hf[name], dtype=np.float32)
 
@@ -269,7 +292,7 @@ def bert_state_dict(tensors, n_layers, source="model.safetensors"):
         state[f"encoder.h.{i}.attn.c_attn.bias"] = np.concatenate([take(base + r + ".bias") for r in _QKV])
     unexpected = sorted(set(hf) - used)
     if unexpected:
-        raise ValueError(f"{source}: unexpected tensors {unexpected[:4]}{' ...' if len(unexpected) > 4 else ''} "
+        raise StateDictError(f"{source}: unexpected tensors {unexpected[:4]}{' ...' if len(unexpected) > 4 else ''} "
                          f"(num_hidden_layers={n_layers} in config.json?)")
     return state
 

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from ..init import skip_init
-from ..io.safetensors import _check_entry, _read_header, save_safetensors
+from ..io.safetensors import map_safetensors, read_safetensors_header, save_safetensors
 from ..tokenizer.files import atomic_write_text
-from .lm import TransformerLM
+from .config_fields import ConfigError, ConfigFields, read_config_json
+from .lm import TransformerLM, check_layers_present, check_lm_config
 
 # The four released sizes (everything else in their config.json is the GPT-2 default below).
 PRESETS = {
@@ -66,35 +67,36 @@ def full_config(config=None, **overrides):
     return merged
 
 
-def check_supported(config):
-    """Refuse configs that describe a model our TransformerLM does not compute (rather than load it wrongly)."""
-    unsupported = []
-    if config.get("activation_function") not in ACTIVATIONS:
-        unsupported.append(f"activation_function={config.get('activation_function')!r} "
-                           f"(supported: {', '.join(ACTIVATIONS)})")
+def check_supported(config, source="GPT-2 config"):
+    """Refuse configs that describe a model our TransformerLM does not compute (rather than load it wrongly),
+    and fields of the wrong type (`"tie_word_embeddings": "false"` is not false): one ConfigError line."""
+    fields = ConfigFields(config, source)
+    fields.choice("activation_function", tuple(ACTIVATIONS))
     for key, ok in (("add_cross_attention", False), ("scale_attn_by_inverse_layer_idx", False),
                     ("scale_attn_weights", True), ("tie_word_embeddings", True)):
-        if key in config and bool(config[key]) != ok:
-            unsupported.append(f"{key}={config[key]!r}")
-    if config["n_embd"] % config["n_head"]:
-        unsupported.append(f"n_head={config['n_head']} does not divide n_embd={config['n_embd']}")
-    if unsupported:
-        raise ValueError("unsupported GPT-2 config: " + "; ".join(unsupported))
+        if fields.boolean(key, default=ok) != ok:
+            raise ConfigError(f"{source}: unsupported GPT-2 config: {key}={config[key]!r} (only {ok})")
 
 
-def config_to_kwargs(config):
-    """config.json's names -> TransformerLM's keyword arguments. Every value becomes a Python int/float:
-    a NumPy float64 scalar (e.g. eps read by np.load) would upcast float32 activations."""
+def config_to_kwargs(config, source="GPT-2 config"):
+    """config.json's names -> TransformerLM's keyword arguments, every field type- and range-checked
+    (ConfigError naming `source` and the field) and the parameter memory checked against the machine's.
+    Every value becomes a Python int/float: a NumPy float64 scalar (e.g. eps read by np.load) would
+    upcast float32 activations."""
     config = full_config(config)
-    check_supported(config)
-    n_embd = int(config["n_embd"])
-    eos = config.get("eos_token_id")
-    return dict(vocab_size=int(config["vocab_size"]), d_model=n_embd, n_heads=int(config["n_head"]),
-                n_layers=int(config["n_layer"]), d_ff=int(config["n_inner"] or 4 * n_embd),
-                max_len=int(config["n_positions"]), dropout=float(config["resid_pdrop"]), pre_ln=True,
-                activation=ACTIVATIONS[config["activation_function"]],
-                ln_eps=float(config["layer_norm_epsilon"]), positional="learned",
-                eos_token_id=None if eos is None else int(eos))
+    check_supported(config, source)
+    fields = ConfigFields(config, source)
+    n_embd, n_head = fields.integer("n_embd"), fields.integer("n_head")
+    fields.divides("n_head", n_head, "n_embd", n_embd)
+    fields.token_id("bos_token_id")                  # only written back, but compared with the vocabulary then
+    kwargs = dict(vocab_size=fields.integer("vocab_size"), d_model=n_embd, n_heads=n_head,
+                  n_layers=fields.integer("n_layer"), d_ff=fields.integer("n_inner", optional=True) or 4 * n_embd,
+                  max_len=fields.integer("n_positions"), dropout=fields.probability("resid_pdrop"), pre_ln=True,
+                  activation=ACTIVATIONS[config["activation_function"]],
+                  ln_eps=fields.positive_float("layer_norm_epsilon"), positional="learned",
+                  eos_token_id=fields.token_id("eos_token_id"))
+    check_lm_config(kwargs, source)
+    return kwargs
 
 
 def count_parameters(config):
@@ -121,20 +123,20 @@ def read_checkpoint(path):
     the file). F16 and BF16 are widened to float32 (BF16 is the top half of a float32: shift left 16 bits).
     """
     path = Path(path)
-    header, data_start, file_size = _read_header(path)          # validated JSON header (io.safetensors)
-    entries = [(name, *_check_entry(path, name, entry, file_size - data_start))
-               for name, entry in header.items() if name != "__metadata__"]
-    with open(path, "rb") as f:
-        pages = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)   # private: writes never reach the file
+    header = read_safetensors_header(path)                     # every format rule checked (io.safetensors)
+    if not header.tensors:
+        return {}
+    pages = map_safetensors(path, header, mmap.ACCESS_COPY)    # private: writes never reach the file
     stored = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "F64": "<f8"}
     tensors = {}
-    for name, dtype_name, shape, begin, end in entries:
+    for entry in header.tensors:
+        name, dtype_name, shape = entry.name, entry.dtype, entry.shape
         if dtype_name not in stored:
             if name.endswith(_BUFFER_SUFFIXES):
                 continue                                         # e.g. a bool/uint8 causal-mask buffer
             raise ValueError(f"{path}: tensor {name!r} has dtype {dtype_name}; expected F32, F16 or BF16")
         raw = np.frombuffer(pages, dtype=stored[dtype_name], count=math.prod(shape),
-                            offset=data_start + begin).reshape(shape)
+                            offset=header.data_start + entry.begin).reshape(shape)
         if dtype_name == "F32" and raw.flags.aligned:
             tensors[name] = raw.view(np.float32)                 # the file's own bytes
         elif dtype_name == "BF16":
@@ -204,7 +206,7 @@ class GPT2(TransformerLM):
 
     @classmethod
     def from_config_file(cls, path, **kwargs):
-        return cls(json.loads(Path(path).read_text()), **kwargs)
+        return cls(read_config_json(path), **kwargs)
 
     @classmethod
     def from_pretrained(cls, name_or_dir, progress=True, seed=None, **overrides):
@@ -215,11 +217,15 @@ class GPT2(TransformerLM):
         fine-tuning); `seed` seeds the dropout masks."""
         from ..io.hub import resolve_model_dir   # the download machinery is only needed here
         directory = resolve_model_dir(name_or_dir, progress=progress)
-        config = json.loads((directory / "config.json").read_text())
+        config_path = directory / "config.json"
+        config = read_config_json(config_path)
+        kwargs = config_to_kwargs(dict(config, **overrides), config_path)   # every field checked, naming the file
+        weights_path = directory / "model.safetensors"
+        state = gpt2_state_dict(read_checkpoint(weights_path))
+        check_layers_present(state, kwargs["n_layers"], weights_path, f"{config_path.name}'s n_layer")
         with skip_init():                     # no random weights: they would be overwritten at once
             model = cls(config, seed=seed, **overrides)
-        state = gpt2_state_dict(read_checkpoint(directory / "model.safetensors"))
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, source=weights_path)
         model.model_dir = directory
         return model.eval()
 

@@ -30,7 +30,8 @@ from ..tokenizer import BPETokenizer
 from ..tokenizer.files import atomic_write_text
 from ..tokenizer.tokenizer_json import write_tokenizer_json
 from .gpt2 import read_checkpoint
-from .lm import TransformerLM
+from .config_fields import ConfigError, ConfigFields, describe, read_config_json
+from .lm import TransformerLM, check_layers_present, check_lm_config
 
 LLAMA_STYLE = dict(pre_ln=True, norm="rmsnorm", ffn="swiglu", positional="rope", bias=False, separate_qkv=True,
                    activation="silu")
@@ -88,59 +89,67 @@ def full_config(config=None, **overrides):
     return merged
 
 
-def rope_settings(config):
+def rope_settings(config, source="Llama config"):
     """(rope_type, rope_theta): transformers 5 keeps them in `rope_parameters`, older configs in
     `rope_theta` and `rope_scaling` (None = plain rotary). A non-default type in either one wins."""
-    sources = [config.get("rope_scaling") or {}, config.get("rope_parameters") or {}]
+    fields = ConfigFields(config, source)
+    sources = [fields.mapping("rope_scaling"), fields.mapping("rope_parameters")]
     types = [source.get("rope_type", source.get("type", "default")) for source in sources]
     rope_type = next((t for t in types if t != "default"), "default")
-    theta = sources[1].get("rope_theta", config.get("rope_theta", 10000.0))
-    return rope_type, float(theta)
+    if "rope_theta" in sources[1]:
+        return rope_type, ConfigFields(sources[1], f"{source}: rope_parameters").positive_float("rope_theta")
+    return rope_type, fields.positive_float("rope_theta") if "rope_theta" in config else 10000.0
 
 
-def check_supported(config):
-    """Refuse configs that describe a model our TransformerLM does not compute (rather than load it wrongly)."""
+def check_supported(config, source="Llama config"):
+    """Refuse configs that describe a model our TransformerLM does not compute (rather than load it wrongly),
+    and fields of the wrong type (`"tie_word_embeddings": "false"` is not false): one ConfigError line."""
+    fields = ConfigFields(config, source)
     unsupported = []
     if config.get("model_type", "llama") != "llama":
-        unsupported.append(f"model_type={config['model_type']!r} (only 'llama')")
+        unsupported.append(f"model_type={describe(config['model_type'])} (only 'llama')")
     if config.get("hidden_act") != "silu":
-        unsupported.append(f"hidden_act={config.get('hidden_act')!r} (only 'silu')")
-    rope_type, _ = rope_settings(config)
+        unsupported.append(f"hidden_act={describe(config.get('hidden_act'))} (only 'silu')")
+    rope_type, _ = rope_settings(config, source)
     if rope_type != "default":
-        unsupported.append(f"rope type {rope_type!r} (only plain rotary, 'default')")
-    for key in ("attention_bias", "mlp_bias"):
-        if config.get(key):
+        unsupported.append(f"rope type {describe(rope_type)} (only plain rotary, 'default')")
+    for key in ("attention_bias", "mlp_bias", "use_sliding_window"):
+        if fields.boolean(key, default=False):
             unsupported.append(f"{key}=true")
-    if config.get("sliding_window") is not None or config.get("use_sliding_window"):
-        unsupported.append(f"sliding_window={config.get('sliding_window')!r}")
-    heads, kv_heads, width = config["num_attention_heads"], config["num_key_value_heads"], config["hidden_size"]
-    if width % heads:
-        unsupported.append(f"num_attention_heads={heads} does not divide hidden_size={width}")
-    elif config.get("head_dim") not in (None, width // heads):
+    if config.get("sliding_window") is not None:
+        unsupported.append(f"sliding_window={describe(config.get('sliding_window'))}")
+    heads, width = fields.integer("num_attention_heads"), fields.integer("hidden_size")
+    kv_heads = fields.integer("num_key_value_heads")
+    fields.divides("num_attention_heads", heads, "hidden_size", width)
+    if fields.integer("head_dim", optional=True) not in (None, width // heads):
         unsupported.append(f"head_dim={config['head_dim']} (only hidden_size / num_attention_heads = {width // heads})")
-    if heads % kv_heads:
-        unsupported.append(f"num_key_value_heads={kv_heads} does not divide num_attention_heads={heads}")
+    fields.divides("num_key_value_heads", kv_heads, "num_attention_heads", heads)
     if unsupported:
-        raise ValueError("unsupported Llama config: " + "; ".join(unsupported))
+        raise ConfigError(f"{source}: unsupported Llama config: " + "; ".join(unsupported))
 
 
-def first_id(token_id):
+def first_id(token_id, source="Llama config", key="eos_token_id"):
     """Llama 3 lists several eos ids; the model keeps the first as its own."""
     if isinstance(token_id, (list, tuple)):
-        return int(token_id[0]) if token_id else None
-    return None if token_id is None else int(token_id)
+        token_id = token_id[0] if token_id else None
+    return ConfigFields({key: token_id}, source).token_id(key)
 
 
-def config_to_kwargs(config):
-    """config.json's names -> TransformerLM's keyword arguments (Python ints/floats only)."""
+def config_to_kwargs(config, source="Llama config"):
+    """config.json's names -> TransformerLM's keyword arguments (Python ints/floats only), every field
+    type- and range-checked (ConfigError naming `source` and the field), parameter memory included."""
     config = full_config(config)
-    check_supported(config)
-    return dict(LLAMA_STYLE, vocab_size=int(config["vocab_size"]), d_model=int(config["hidden_size"]),
-                n_heads=int(config["num_attention_heads"]), n_kv_heads=int(config["num_key_value_heads"]),
-                n_layers=int(config["num_hidden_layers"]), d_ff=int(config["intermediate_size"]),
-                max_len=int(config["max_position_embeddings"]), ln_eps=float(config["rms_norm_eps"]),
-                rope_base=rope_settings(config)[1], tie_head=bool(config["tie_word_embeddings"]),
-                eos_token_id=first_id(config.get("eos_token_id")))
+    check_supported(config, source)
+    fields = ConfigFields(config, source)
+    first_id(config.get("bos_token_id"), source, "bos_token_id")
+    kwargs = dict(LLAMA_STYLE, vocab_size=fields.integer("vocab_size"), d_model=fields.integer("hidden_size"),
+                  n_heads=fields.integer("num_attention_heads"), n_kv_heads=fields.integer("num_key_value_heads"),
+                  n_layers=fields.integer("num_hidden_layers"), d_ff=fields.integer("intermediate_size"),
+                  max_len=fields.integer("max_position_embeddings"), ln_eps=fields.positive_float("rms_norm_eps"),
+                  rope_base=rope_settings(config, source)[1], tie_head=fields.boolean("tie_word_embeddings"),
+                  eos_token_id=first_id(config.get("eos_token_id"), source))
+    check_lm_config(kwargs, source)
+    return kwargs
 
 
 def hf_config_from_kwargs(k, base=None):
@@ -182,10 +191,11 @@ def read_weights(directory):
         if not (directory / WEIGHTS_FILE).is_file():
             raise FileNotFoundError(f"{directory}: no {WEIGHTS_FILE} or {INDEX_FILE}")
         return read_checkpoint(directory / WEIGHTS_FILE)
-    try:
-        weight_map = json.loads(index_path.read_text())["weight_map"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{index_path}: not a safetensors index (needs a 'weight_map'): {exc}") from None
+    weight_map = read_config_json(index_path).get("weight_map")
+    if not isinstance(weight_map, dict) or not all(
+            isinstance(shard, str) and shard == Path(shard).name for shard in weight_map.values()):
+        raise ConfigError(f"{index_path}: not a safetensors index (needs a 'weight_map' from tensor names to "
+                          f"file names in the same directory)")
     tensors = {}
     for shard in sorted(set(weight_map.values())):
         if not (directory / shard).is_file():
@@ -206,7 +216,8 @@ def llama_state_dict(tensors, tie_head):
             continue
         state[our_name(name)] = value.T if is_linear_weight(name) else value
     head = state.pop("lm_head.weight", None) if tie_head else state.get("lm_head.weight")
-    if tie_head and head is not None and not np.array_equal(head.T, state.get("wte.weight")):
+    embedding = state.get("wte.weight")              # (if absent, load_state_dict names it as missing)
+    if tie_head and head is not None and embedding is not None and not np.array_equal(head.T, embedding):
         raise ValueError("tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight")
     if not tie_head and head is None:
         raise ValueError("tie_word_embeddings is false but the checkpoint has no lm_head.weight")
@@ -249,11 +260,13 @@ class Llama(TransformerLM):
         config_path = directory / "config.json"
         if not config_path.is_file():
             raise FileNotFoundError(f"{directory}: not a model directory (no config.json)")
-        config = json.loads(config_path.read_text())
+        config = read_config_json(config_path)
+        kwargs = config_to_kwargs(config, config_path)       # every field checked, naming the file
+        state = llama_state_dict(read_weights(directory), kwargs["tie_head"])
+        check_layers_present(state, kwargs["n_layers"], directory, f"{config_path.name}'s num_hidden_layers")
         with skip_init():                     # no random weights: they would be overwritten at once
             model = cls(config)
-        state = llama_state_dict(read_weights(directory), model.config["tie_head"])
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, source=directory)
         model.model_dir = directory
         return model.eval()
 

@@ -1,14 +1,18 @@
 """TransformerLM: the decoder-only language model (GPT-2's shape), and autoregressive generation."""
+import inspect
+
 import numpy as np
 
 from ..blocks import Decoder
-from ..core import Module, check_float_dtype
+from ..core import Module, StateDictError, check_float_dtype
 from ..decoding import repeat_cache
 from ..init import make_rng
 from ..layers import (Dropout, Embedding, KVCache, LearnedPositionalEmbedding, Linear, RotaryEmbedding,
                       SinusoidalPositionalEncoding, TiedOutputHead)
 from ..layers.embedding import check_ids
+from ..layers.feedforward import ACTIVATIONS
 from ..sampling import RepetitionPenalty, StopStrings, check_sampling, sample_next_token
+from .config_fields import ConfigFields, check_memory
 
 
 class TransformerLM(Module):
@@ -35,13 +39,12 @@ class TransformerLM(Module):
                  norm="layernorm", ffn="mlp", n_kv_heads=None, bias=True, tie_head=True, rope_base=10000.0,
                  separate_qkv=False):
         self.dtype = check_float_dtype(dtype)
-        if positional not in ("learned", "sinusoidal", "rope"):
-            raise ValueError(f"positional must be 'learned', 'sinusoidal' or 'rope', got {positional!r}")
         self.config = dict(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, d_ff=d_ff,
                            max_len=max_len, dropout=dropout, pre_ln=pre_ln, activation=activation,
                            ln_eps=ln_eps, positional=positional, eos_token_id=eos_token_id, norm=norm, ffn=ffn,
                            n_kv_heads=n_kv_heads, bias=bias, tie_head=tie_head, rope_base=rope_base,
                            separate_qkv=separate_qkv)
+        check_lm_config(self.config, "TransformerLM", self.dtype.itemsize)    # before any array exists
         self.vocab_size, self.max_len, self.eos_token_id = vocab_size, max_len, eos_token_id
         self.n_heads, self.head_dim = n_heads, d_model // max(n_heads, 1)
         self.n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
@@ -105,6 +108,14 @@ class TransformerLM(Module):
         return model
 
     # ----------------------------------------------------------------------------------- generation
+
+    def generation_memory_bytes(self, batch_size, length):
+        """About how much memory decoding `batch_size` rows of `length` positions takes beyond the weights:
+        the key/value caches, 2 * n_layers * B * n_kv_heads * length * head_dim values, and a few (B, V)
+        logits-sized arrays for sampling."""
+        itemsize = self.dtype.itemsize
+        caches = 2 * len(self.h) * batch_size * self.n_kv_heads * length * self.head_dim * itemsize
+        return caches + 4 * batch_size * self.vocab_size * itemsize
 
     def new_caches(self, batch_size, length):
         """One empty KVCache per block, room for `length` positions."""
@@ -236,6 +247,69 @@ class TransformerLM(Module):
         if new_tokens:
             out = np.concatenate([out, np.stack(new_tokens, axis=1)], axis=1)
         return out[0] if squeeze else out
+
+
+_LM_PARAMETERS = inspect.signature(TransformerLM.__init__).parameters
+#: TransformerLM's required size arguments, and its options with their defaults (dtype and seed aside).
+LM_SIZES = tuple(name for name, p in _LM_PARAMETERS.items() if name != "self" and p.default is inspect.Parameter.empty)
+LM_DEFAULTS = {name: p.default for name, p in _LM_PARAMETERS.items()
+               if p.default is not inspect.Parameter.empty and name not in ("dtype", "seed")}
+
+
+def parameter_count(config):
+    """The number of parameters of TransformerLM(**config) (its keyword arguments, e.g. `model.config`),
+    from the sizes alone: nothing is allocated.
+
+        wte V*C + wpe P*C (learned positions) + L * block + ln_f + lm_head C*V (untied head only)
+        block = ln_1 + ln_2 + attention C*(C + 2*KV) + C*C + MLP 2*C*F (SwiGLU 3*C*F), plus biases,
+        KV = n_kv_heads * C / n_heads (grouped-query attention), a norm = C (RMSNorm) or 2C (LayerNorm)
+    """
+    k = dict(LM_DEFAULTS, **config)
+    V, C, L, F, P = k["vocab_size"], k["d_model"], k["n_layers"], k["d_ff"], k["max_len"]
+    kv_width = (k["n_kv_heads"] or k["n_heads"]) * (C // k["n_heads"])
+    norm = C if k["norm"] == "rmsnorm" else 2 * C
+    bias = 1 if k["bias"] else 0
+    attention = C * (C + 2 * kv_width) + C * C + bias * (C + 2 * kv_width + C)
+    ffn = (3 * C * F + bias * (2 * F + C)) if k["ffn"] == "swiglu" else (2 * C * F + bias * (F + C))
+    return (V * C + (P * C if k["positional"] == "learned" else 0) + L * (2 * norm + attention + ffn)
+            + (norm if k["pre_ln"] else 0) + (0 if k["tie_head"] else C * V))
+
+
+def check_lm_config(config, source, itemsize=4):
+    """Types and ranges of TransformerLM's keyword arguments, then the memory its parameters will take
+    (`itemsize` bytes each, plus a sinusoidal table's P*C) against the machine's: one ConfigError line
+    naming `source` and the argument, raised before anything is allocated."""
+    fields = ConfigFields(dict(LM_DEFAULTS, **config), source)
+    sizes = {key: fields.integer(key) for key in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff", "max_len")}
+    fields.divides("n_heads", sizes["n_heads"], "d_model", sizes["d_model"])
+    n_kv_heads = fields.integer("n_kv_heads", optional=True)
+    if n_kv_heads is not None:
+        fields.divides("n_kv_heads", n_kv_heads, "n_heads", sizes["n_heads"])
+    fields.probability("dropout")
+    fields.positive_float("ln_eps")
+    fields.positive_float("rope_base")
+    fields.choice("positional", ("learned", "sinusoidal", "rope"))
+    fields.choice("norm", ("layernorm", "rmsnorm"))
+    fields.choice("ffn", ("mlp", "swiglu"))
+    fields.choice("activation", tuple(ACTIVATIONS))
+    for key in ("pre_ln", "bias", "tie_head", "separate_qkv"):
+        fields.boolean(key)
+    fields.token_id("eos_token_id")      # (GPT-2's default 50256 stays even in a small vocabulary)
+    n_values = parameter_count(fields.config)
+    if fields.config["positional"] == "sinusoidal":
+        n_values += sizes["max_len"] * sizes["d_model"]
+    check_memory(n_values * itemsize, f"the model's {n_values:,} parameters", source)
+
+
+def check_layers_present(state, n_layers, source, field):
+    """Before building a model of `n_layers` blocks for a checkpoint, check that the checkpoint's state dict
+    (our names: block i is `h.i.*`) has that many: a config.json saying 100,000 layers over a 2-layer file
+    would otherwise spend a minute and gigabytes building blocks only to find their tensors missing."""
+    last_block = f"h.{n_layers - 1}."
+    if not any(name.startswith(last_block) for name in state):
+        held = len({name.split(".")[1] for name in state if name.startswith("h.")})
+        raise StateDictError(f"{source}: {field} is {n_layers} but the weights hold {held} layers "
+                             f"(no tensor {last_block}*)")
 
 
 def check_attention_mask(attention_mask, shape):

@@ -13,13 +13,13 @@ A sentence-transformers directory (e.g. all-MiniLM-L6-v2) lists its stages in mo
     emb = enc.encode(["A man is eating food.", "A man is eating pasta."])     # (2, 384) float32
     enc.similarity(emb, emb)                                                  # (2, 2) cosines
 """
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..tokenizer.wordpiece import WordPieceTokenizer
 from .bert import BERT
+from .config_fields import ConfigError, ConfigFields, describe, read_config_json, read_json
 
 _MODULE_TYPES = {"sentence_transformers.models.Transformer": "transformer",
                  "sentence_transformers.models.Pooling": "pooling",
@@ -72,20 +72,25 @@ def read_pipeline(directory):
     if not modules_path.is_file():                       # a plain BERT directory: mean pooling, no norm
         return ("mean",), False, directory
     stages = {}
-    for module in json.loads(modules_path.read_text()):
-        kind = _MODULE_TYPES.get(module.get("type"))
+    modules = read_json(modules_path)
+    if not isinstance(modules, list) or not all(isinstance(m, dict) and isinstance(m.get("path", ""), str)
+                                                for m in modules):
+        raise ConfigError(f"{modules_path}: expected a list of modules {{\"type\": ..., \"path\": ...}}")
+    for module in modules:
+        kind = _MODULE_TYPES.get(module.get("type")) if isinstance(module.get("type"), str) else None
         if kind is None:
-            raise ValueError(f"{modules_path}: unsupported module {module.get('type')!r} "
-                             f"(supported: {', '.join(_MODULE_TYPES)})")
+            raise ConfigError(f"{modules_path}: unsupported module {describe(module.get('type'))} "
+                              f"(supported: {', '.join(_MODULE_TYPES)})")
         stages[kind] = directory / module.get("path", "")
     if "transformer" not in stages:
         raise ValueError(f"{modules_path}: no sentence_transformers.models.Transformer module")
     modes = ("mean",)
     if "pooling" in stages:
         config_path = stages["pooling"] / "config.json"
-        config = json.loads(config_path.read_text())
-        modes = tuple(m for m in POOLING_MODES if config.get(f"pooling_mode_{m}_token" if m == "cls"
-                                                             else f"pooling_mode_{m}_tokens"))
+        config = read_config_json(config_path)
+        fields = ConfigFields(config, config_path)
+        modes = tuple(m for m in POOLING_MODES if fields.boolean(f"pooling_mode_{m}_token" if m == "cls"
+                                                                 else f"pooling_mode_{m}_tokens", default=False))
         unsupported = [k for k, v in config.items() if k.startswith("pooling_mode_") and v
                        and k not in {"pooling_mode_cls_token", *(f"pooling_mode_{m}_tokens" for m in POOLING_MODES)}]
         if unsupported or not modes:
@@ -112,9 +117,11 @@ class SentenceEncoder:
         directory = resolve_model_dir(name_or_dir, progress=progress, required=())   # the stages check theirs
         modes, norm, transformer_dir = read_pipeline(directory)
         settings_path = transformer_dir / "sentence_bert_config.json"
-        settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}
+        settings = ConfigFields(read_config_json(settings_path) if settings_path.is_file() else {}, settings_path)
+        max_seq_length = settings.integer("max_seq_length", optional=True)
+        lower_case = settings.boolean("do_lower_case", default=False)     # "false" (a string) is refused
         return cls(BERT.from_pretrained(transformer_dir, dtype=dtype), WordPieceTokenizer.from_pretrained(transformer_dir),
-                   modes, norm, settings.get("max_seq_length"), bool(settings.get("do_lower_case", False)))
+                   modes, norm, max_seq_length, lower_case)
 
     @property
     def dimension(self):
