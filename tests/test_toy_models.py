@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from transformer_np import TransformerLM
-from transformer_np.io.safetensors import _read_header
+from transformer_np.io.safetensors import read_safetensors_header
 from transformer_np.models.auto import PRETRAINED_DIR, load_lm, shipped_models
 from transformer_np.tasks import Sort
 from transformer_np.train import TrainConfig, Trainer, evaluate
@@ -35,8 +35,8 @@ def test_sort4_is_shipped_as_trax_configures_it(sort4):
     task = sort4.tokenizer
     assert isinstance(task, Sort) and (task.length, task.n_symbols) == (4, 31)
     assert sort4.vocab_size == 32 and sort4.max_len == 10                    # `0 a b c d 0 w x y z`
-    header, _, _ = _read_header(SORT_4 / "model.safetensors")
-    assert {e["dtype"] for n, e in header.items() if n != "__metadata__"} == {"F16"}
+    header = read_safetensors_header(SORT_4 / "model.safetensors")
+    assert {entry.dtype for entry in header.tensors} == {"F16"}
     assert (SORT_4 / "model.safetensors").stat().st_size < 100_000
     assert json.loads((SORT_4 / "config.json").read_text())["toy_task"] == {"task": "sort", "length": 4,
                                                                             "n_symbols": 31}
@@ -100,7 +100,7 @@ def test_gpt2_infer_answers_a_toy_run_in_its_notation(tmp_path):
 
 def test_a_classifier_run_is_a_one_line_error(tmp_path):
     trainer = short_run(tmp_path, task="classify", arch="classifier")
-    with pytest.raises(ValueError, match="EncoderClassifier trained on the 'classify' task, not a language"):
+    with pytest.raises(ValueError, match="'EncoderClassifier' trained on the 'classify' task, not a language"):
         load_lm(trainer.out)
 
 
