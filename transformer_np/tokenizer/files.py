@@ -66,6 +66,8 @@ def _read_text(path: Path) -> str:
         raise TokenizerFileError(path, "file not found") from None
     except UnicodeDecodeError as error:
         raise TokenizerFileError(path, f"not valid UTF-8 ({error.reason} at byte {error.start})") from None
+    except IsADirectoryError:
+        raise TokenizerFileError(path, "is a directory, not a file") from None
     except OSError as error:
         raise TokenizerFileError(path, error.strerror or str(error)) from None
 
@@ -80,13 +82,29 @@ def _line_of_token(vocab_text: str, token: str) -> int | None:
     return _line_of(vocab_text, json.dumps(token) + ":") or _line_of(vocab_text, json.dumps(token, ensure_ascii=False) + ":")
 
 
+def parse_json(path: Path, text: str):
+    """``json.loads(text)`` with every way it can fail as one TokenizerFileError naming ``path``:
+    bad syntax (with its line), nesting too deep for the parser, an integer of thousands of digits."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise TokenizerFileError(path, f"invalid JSON: {error.msg} (column {error.colno})", error.lineno) from None
+    except RecursionError:
+        raise TokenizerFileError(path, "invalid JSON: nested too deeply") from None
+    except ValueError as error:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise TokenizerFileError(path, f"invalid JSON: {error}") from None
+
+
+def read_json(path: os.PathLike | str):
+    """The parsed JSON of a UTF-8 file; any problem is one TokenizerFileError naming the file."""
+    path = Path(path)
+    return parse_json(path, _read_text(path))
+
+
 def read_vocab(path: Path) -> dict[str, int]:
     """token -> id from a vocab.json / encoder.json, with ids checked to be 0..n-1, each once."""
     text = _read_text(path)
-    try:
-        vocab = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise TokenizerFileError(path, f"invalid JSON: {error.msg} (column {error.colno})", error.lineno) from None
+    vocab = parse_json(path, text)
     if not isinstance(vocab, dict) or not vocab:
         raise TokenizerFileError(path, "expected a non-empty JSON object mapping token -> id", 1)
     seen: dict[int, str] = {}
