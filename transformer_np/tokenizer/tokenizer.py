@@ -18,7 +18,7 @@ import codecs
 import functools
 import os
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import AbstractSet, Literal, Union
@@ -298,15 +298,21 @@ class BPETokenizer:
         return batch.encode_in_processes(self, method, texts, options, workers)
 
     def encode_iterable(self, texts: Iterable[str], *, allowed_special: Specials = frozenset(),
-                        disallowed_special: Literal["all"] | Collection[str] = "all") -> Iterator[int]:
+                        disallowed_special: Literal["all"] | Collection[str] = "all",
+                        max_word_chars: int | None = None,
+                        on_long_word: Callable[[int], None] | None = None) -> Iterator[int]:
         """Yield the ids of the concatenation of ``texts`` (e.g. a file's lines or chunks), lazily.
 
         The ids equal ``encode("".join(texts))``, but memory stays bounded: we gather about
         64K characters at a time and cut where no word (and no special token) straddles the
-        cut. Only a single word longer than memory could defeat this.
+        cut. Only a single huge word (one line of 16 MB without a space) could defeat this;
+        ``max_word_chars`` bounds it too, by cutting such a word (``on_long_word(offset)`` is
+        called for each cut; that word's ids may then differ from ``encode``'s).
         """
         allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
-        for part in stream.independent_parts(texts, self._splitter.pieces, allowed, self.special_tokens):
+        parts = stream.independent_parts(texts, self._splitter.pieces, allowed, self.special_tokens,
+                                         max_word_chars=max_word_chars, on_long_word=on_long_word)
+        for part in parts:
             yield from self.encode(part, allowed_special=allowed, disallowed_special=disallowed)
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
