@@ -57,8 +57,8 @@ def _file_chunks(file: str | None, progress: stream.Progress | None = None):
         yield from _stdin_chunks() if file is None else stream.read_chunks(file, progress=progress)
     except OSError as error:
         raise ValueError(f"{file or STDIN}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{file or STDIN}: not valid UTF-8 text ({error.reason})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{file or STDIN}: not valid UTF-8 text") from None
 
 
 def _file_progress(file: str) -> stream.Progress | None:
