@@ -441,8 +441,11 @@ def _count_words(corpus, splitter: Splitter, special_tokens: list[str], progress
     def add_file(path: os.PathLike) -> None:
         reporter = stream.Progress(f"reading {os.fspath(path)}", os.path.getsize(path)) if progress else None
         chunks = stream.read_chunks(path, progress=reporter)
-        for part in stream.independent_parts(chunks, splitter.pieces, special_tokens):
-            add(part)
+        try:
+            for part in stream.independent_parts(chunks, splitter.pieces, special_tokens):
+                add(part)
+        except UnicodeDecodeError as error:
+            raise files.TokenizerFileError(path, f"not valid UTF-8 text ({error.reason})") from None
         if reporter:
             reporter.finish()
 
