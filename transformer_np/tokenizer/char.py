@@ -49,6 +49,8 @@ class CharTokenizer:
         chars = config[CONFIG_KEY]
         if isinstance(chars, str):  # also accept the alphabet as one string
             chars = list(chars)
+        if not isinstance(chars, list):
+            raise ValueError(f"config {CONFIG_KEY!r} must be a list of characters, got {type(chars).__name__}")
         return cls(chars)
 
     def to_config(self) -> dict[str, list[str]]:
