@@ -11,6 +11,7 @@ import http.server
 import json
 import re
 import socket
+import subprocess
 import threading
 
 import numpy as np
@@ -39,6 +40,8 @@ class FakeHub(http.server.ThreadingHTTPServer):
         self.cdn_files: dict[str, bytes] = {}  # what /cdn<path> serves, if not files[path]
         self.cut_after: int | None = None
         self.ignore_range = False
+        self.no_length: set[str] = set()  # paths sent without Content-Length (the body ends at close)
+        self.content_types: dict[str, str] = {}  # paths sent with this Content-Type
         self.log: list[tuple[str, str | None]] = []  # (path, Range header)
 
     @property
@@ -93,7 +96,10 @@ class FakeHubHandler(http.server.BaseHTTPRequestHandler):
         else:
             etag = hub_server.etags.get(path, hashlib.sha256(body).hexdigest())
             self.send_header("ETag", f'"{etag}"')
-        self.send_header("Content-Length", str(len(body) - start))
+        if path not in hub_server.no_length:
+            self.send_header("Content-Length", str(len(body) - start))
+        if path in hub_server.content_types:
+            self.send_header("Content-Type", hub_server.content_types[path])
         self.end_headers()
         payload = body[start:]
         if hub_server.cut_after is not None:
@@ -382,3 +388,133 @@ def test_named_model_without_network_fails_in_one_line(tmp_path):
         resolve_model_dir("gpt2", progress=False)  # hub URL points at a closed port
     message = str(excinfo.value)
     assert "\n" not in message and "no network?" in message and "--model DIR" in message
+
+
+# ------------------------------------------------- what is never renamed into place
+
+
+def git_file(fake_hub, path: str, data: bytes) -> None:
+    """Serve ``data`` as the hub serves a small file kept in git: its ETag is a sha1, no checksum."""
+    fake_hub.files[path] = data
+    fake_hub.etags[path] = hashlib.sha1(data).hexdigest()
+
+
+def test_body_cut_short_without_content_length_stays_partial(fake_hub, tmp_path):
+    data = payload(5000)
+    git_file(fake_hub, "/f.bin", data)
+    fake_hub.no_length.add("/f.bin")
+    fake_hub.cut_after = 1200
+    with pytest.raises(DownloadError, match="no size .* cannot be told from a cut-off download") as error:
+        download_file(fake_hub.url + "/f.bin", tmp_path / "f.bin", progress=False)
+    assert "\n" not in str(error.value) and "f.bin.part" in str(error.value)
+    assert not (tmp_path / "f.bin").exists() and (tmp_path / "f.bin.part").read_bytes() == data[:1200]
+
+
+def test_body_without_any_size_is_not_renamed_even_when_whole(fake_hub, tmp_path):
+    git_file(fake_hub, "/f.bin", payload(5000))
+    fake_hub.no_length.add("/f.bin")
+    with pytest.raises(DownloadError, match="no size"):
+        download_file(fake_hub.url + "/f.bin", tmp_path / "f.bin", progress=False)
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_body_without_content_length_is_renamed_when_its_sha256_matches(fake_hub, tmp_path):
+    data = payload(5000)
+    fake_hub.files["/f.bin"] = data  # ETag: the sha256
+    fake_hub.no_length.add("/f.bin")
+    download_file(fake_hub.url + "/f.bin", tmp_path / "f.bin", progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_body_cut_short_with_a_sha256_is_deleted_not_renamed(fake_hub, tmp_path):
+    fake_hub.files["/f.bin"] = payload(5000)
+    fake_hub.no_length.add("/f.bin")
+    fake_hub.cut_after = 1200
+    with pytest.raises(DownloadError, match="sha256 mismatch"):
+        download_file(fake_hub.url + "/f.bin", tmp_path / "f.bin", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_size_from_x_linked_size_that_does_not_match_is_refused(fake_hub, tmp_path):
+    data = payload(4000)
+    fake_hub.files["/model.safetensors"] = data
+    fake_hub.redirects.add("/model.safetensors")
+    fake_hub.cdn_files["/model.safetensors"] = data + b"extra"  # the CDN sends more than announced
+    with pytest.raises(DownloadError, match="got 4005 bytes, expected 4000"):
+        download_file(fake_hub.url + "/model.safetensors", tmp_path / "model.safetensors", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_html_page_served_with_200_is_never_cached(fake_hub, tmp_path):
+    page = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>"
+    git_file(fake_hub, "/config.json", page)
+    fake_hub.content_types["/config.json"] = "text/html; charset=utf-8"
+    with pytest.raises(DownloadError, match=r"web page \(text/html; charset=utf-8\), not config.json"):
+        download_file(fake_hub.url + "/config.json", tmp_path / "config.json", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("body", [b'{"n_embd": 16', b"<html>not json</html>", b'{"a": "\xff"}', b"[" * 100_000])
+def test_json_file_that_does_not_parse_is_never_cached(fake_hub, tmp_path, body):
+    git_file(fake_hub, "/config.json", body)
+    with pytest.raises(DownloadError, match="not valid JSON") as error:
+        download_file(fake_hub.url + "/config.json", tmp_path / "config.json", progress=False)
+    assert "\n" not in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_named_model_with_an_html_config_fails_and_caches_nothing(fake_hub, tmp_path, monkeypatch):
+    files = tiny_checkpoint(tmp_path / "source")
+    for name, data in files.items():
+        fake_hub.files[f"/gpt2/{name}"] = data
+    fake_hub.files["/gpt2/config.json"] = b"<html>rate limited</html>"
+    fake_hub.content_types["/gpt2/config.json"] = "text/html"
+    monkeypatch.setenv("TRANSFORMER_NP_HUB_URL", fake_hub.url + "/{name}/")
+    with pytest.raises(DownloadError, match="web page"):
+        resolve_model_dir("gpt2", progress=False)
+    assert not (tmp_path / "np_cache" / "gpt2" / "config.json").exists()
+
+
+def test_permission_error_names_the_file_not_the_network(fake_hub, tmp_path, monkeypatch):
+    fake_hub.files["/f.bin"] = payload(1000)
+
+    def refuse(path, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(hub, "open", refuse, raising=False)  # as root, chmod would not stop us
+    with pytest.raises(DownloadError) as error:
+        download_file(fake_hub.url + "/f.bin", tmp_path / "f.bin", progress=False)
+    message = str(error.value)
+    assert f"cannot write {tmp_path / 'f.bin.part'}: Permission denied" in message and "network" not in message
+
+
+def test_parent_that_is_a_file_is_named(fake_hub, tmp_path):
+    fake_hub.files["/f.bin"] = payload(1000)
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    with pytest.raises(DownloadError) as error:
+        download_file(fake_hub.url + "/f.bin", tmp_path / "blocker" / "f.bin", progress=False)
+    assert str(error.value).startswith(f"cannot write {tmp_path / 'blocker'}: ") and "network" not in str(error.value)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 64 KB tmpfs under tmp_path (needs permission to mount; skipped otherwise)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip() or result.returncode}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_full_disk_says_so_names_the_file_and_keeps_the_part(fake_hub, tiny_tmpfs):
+    data = payload(300_000)
+    fake_hub.files["/model.safetensors"] = data
+    dest = tiny_tmpfs / "model.safetensors"
+    with pytest.raises(DownloadError) as error:
+        download_file(fake_hub.url + "/model.safetensors", dest, progress=False)
+    message = str(error.value)
+    assert f"cannot write {dest}.part: No space left on device" in message and "no network" not in message
+    assert not dest.exists()
+    assert data.startswith((tiny_tmpfs / "model.safetensors.part").read_bytes())  # kept to resume

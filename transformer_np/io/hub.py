@@ -24,8 +24,10 @@ checksum of the bytes, so only 64-hex-digit ETags are used as sha256.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -368,14 +370,24 @@ def download_file(
     size (``expected_size``, else the server's) and the sha256
     (``expected_sha256``, else a 64-hex ETag / X-Linked-Etag) are checked; a
     mismatch deletes the part file and raises ``DownloadError``.  Only a
-    verified file is renamed to ``dest``.
+    verified file is renamed to ``dest``: one whose size or sha256 the server
+    announced (or whose chunked body ended properly); a body that simply ends
+    when the connection closes, with neither, stays ``.part`` and is refused,
+    since a cut transfer looks the same.  What is plainly not the file asked
+    for is never kept: an HTML page (``Content-Type: text/html``), or, for a
+    ``.json`` destination, bytes that are not UTF-8 JSON.
 
-    Network failures raise ``DownloadError`` with a one-line message; an
-    interrupted transfer leaves the part file for the next call to resume.
+    Every failure is a ``DownloadError`` with a one-line message: network
+    failures say so (an interrupted transfer leaves the part file for the next
+    call to resume); a problem writing here (a full disk, no permission) names
+    the file and the reason, and keeps what was written.
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _local_file_error(dest.parent, url, exc) from None
 
     for _attempt in range(2):  # a second try only after discarding an unusable part file
         have = part.stat().st_size if part.exists() else 0
@@ -401,6 +413,9 @@ def download_file(
         server_sha256, server_size = _server_facts([*recorder.redirect_headers, response.headers])
         length = response.headers.get("Content-Length")
         length = int(length) if length and length.isdigit() else None
+        # A chunked body ends with a terminating chunk; http.client raises if it is missing.
+        chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+        _refuse_web_page(url, dest, response.headers.get("Content-Type", ""))
         if response.status == 206:
             match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != have:
@@ -418,13 +433,24 @@ def download_file(
         bar = _ProgressBar(dest.name, total, have, progress)
         done = have
         try:
-            with open(part, mode) as f:
-                while chunk := response.read(CHUNK_BYTES):
-                    f.write(chunk)
-                    done += len(chunk)
-                    bar.update(done)
-        except (OSError, HTTPException) as exc:
-            raise _interrupted_error(url, part, done, expected_end, exc, progress) from None
+            file = open(part, mode)
+        except OSError as exc:
+            raise _local_file_error(part, url, exc) from None
+        with file:
+            while True:
+                try:
+                    chunk = response.read(CHUNK_BYTES)
+                except (OSError, HTTPException) as exc:
+                    raise _interrupted_error(url, part, done, expected_end, exc, progress) from None
+                if not chunk:
+                    break
+                try:
+                    file.write(chunk)
+                    file.flush()
+                except OSError as exc:
+                    raise _local_file_error(part, url, exc) from None
+                done += len(chunk)
+                bar.update(done)
         if expected_end is not None and done < expected_end:
             # http.client returns a short body quietly when the peer hangs up.
             raise _interrupted_error(url, part, done, expected_end, "connection closed", progress)
@@ -441,5 +467,43 @@ def download_file(
             raise DownloadError(
                 f"{url}: sha256 mismatch (expected {sha256}, got {actual}); deleted {part}"
             )
-    os.replace(part, dest)
+    elif total is None and not chunked:
+        # The body ended when the connection closed: a cut transfer looks exactly like a whole one.
+        raise DownloadError(
+            f"{url}: the server sent no size (Content-Length) and no sha256, so {done} bytes cannot be "
+            f"told from a cut-off download; kept as {part}, not renamed to {dest.name}"
+        )
+    _refuse_unreadable_json(url, part, dest)
+    try:
+        os.replace(part, dest)
+    except OSError as exc:
+        raise _local_file_error(dest, url, exc) from None
     return dest
+
+
+def _refuse_web_page(url: str, dest: Path, content_type: str) -> None:
+    """No model file is ever served as HTML; an HTML page (a login wall, a proxy's error page, a
+    captive portal answering 200) must not be cached in its place."""
+    if content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+        raise DownloadError(f"{url}: the server sent a web page ({content_type}), not {dest.name}; "
+                            f"nothing was saved (a proxy or login page?)")
+
+
+def _refuse_unreadable_json(url: str, part: Path, dest: Path) -> None:
+    """A .json file must be UTF-8 JSON before it is renamed into the cache for good."""
+    if dest.suffix != ".json":
+        return
+    try:
+        json.loads(part.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        part.unlink()
+        reason = " ".join(str(exc).split())[:120]
+        raise DownloadError(f"{url}: what the server sent is not valid JSON ({reason}); "
+                            f"nothing was saved as {dest.name}") from None
+
+
+def _local_file_error(path: Path, url: str, exc: OSError) -> DownloadError:
+    """A problem on this machine, not the network: say which file and what (a full disk, no permission)."""
+    what = exc.strerror or str(exc)
+    hint = "; free some space and run again to resume" if exc.errno == errno.ENOSPC else ""
+    return DownloadError(f"cannot write {path}: {what} (while downloading {url}){hint}")

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
-from .files import atomic_write_text
+from .files import TokenizerFileError, atomic_write_text, read_json
 from .tokenizer import ENDOFTEXT, StreamDecoder
 
 #: The config.json key that holds the alphabet.
@@ -72,6 +72,8 @@ class CharTokenizer:
         chars = config[CONFIG_KEY]
         if isinstance(chars, str):  # also accept the alphabet as one string
             chars = list(chars)
+        if not isinstance(chars, list):
+            raise ValueError(f"config {CONFIG_KEY!r} must be a list of characters, got {type(chars).__name__}")
         return cls(chars, config.get(SEPARATOR_KEY))
 
     def to_config(self) -> dict:
@@ -85,7 +87,9 @@ class CharTokenizer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "config.json"
-        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        config = read_json(path) if path.is_file() else {}
+        if not isinstance(config, dict):
+            raise TokenizerFileError(path, f"expected a JSON object, got {type(config).__name__}")
         config.update(self.to_config())
         atomic_write_text(path, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 

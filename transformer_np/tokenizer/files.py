@@ -59,13 +59,16 @@ def find_vocab_files(directory: os.PathLike | str) -> tuple[Path, Path]:
     raise TokenizerFileError(directory, "no vocab.json + merges.txt or encoder.json + vocab.bpe here")
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A UTF-8 file's text; a missing, unreadable or non-UTF-8 file is one TokenizerFileError."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TokenizerFileError(path, "file not found") from None
     except UnicodeDecodeError as error:
         raise TokenizerFileError(path, f"not valid UTF-8 ({error.reason} at byte {error.start})") from None
+    except IsADirectoryError:
+        raise TokenizerFileError(path, "is a directory, not a file") from None
     except OSError as error:
         raise TokenizerFileError(path, error.strerror or str(error)) from None
 
@@ -80,13 +83,29 @@ def _line_of_token(vocab_text: str, token: str) -> int | None:
     return _line_of(vocab_text, json.dumps(token) + ":") or _line_of(vocab_text, json.dumps(token, ensure_ascii=False) + ":")
 
 
-def read_vocab(path: Path) -> dict[str, int]:
-    """token -> id from a vocab.json / encoder.json, with ids checked to be 0..n-1, each once."""
-    text = _read_text(path)
+def parse_json(path: Path, text: str):
+    """``json.loads(text)`` with every way it can fail as one TokenizerFileError naming ``path``:
+    bad syntax (with its line), nesting too deep for the parser, an integer of thousands of digits."""
     try:
-        vocab = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise TokenizerFileError(path, f"invalid JSON: {error.msg} (column {error.colno})", error.lineno) from None
+    except RecursionError:
+        raise TokenizerFileError(path, "invalid JSON: nested too deeply") from None
+    except ValueError as error:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise TokenizerFileError(path, f"invalid JSON: {error}") from None
+
+
+def read_json(path: os.PathLike | str):
+    """The parsed JSON of a UTF-8 file; any problem is one TokenizerFileError naming the file."""
+    path = Path(path)
+    return parse_json(path, read_text(path))
+
+
+def read_vocab(path: Path) -> dict[str, int]:
+    """token -> id from a vocab.json / encoder.json, with ids checked to be 0..n-1, each once."""
+    text = read_text(path)
+    vocab = parse_json(path, text)
     if not isinstance(vocab, dict) or not vocab:
         raise TokenizerFileError(path, "expected a non-empty JSON object mapping token -> id", 1)
     seen: dict[int, str] = {}
@@ -107,7 +126,7 @@ def read_vocab(path: Path) -> dict[str, int]:
 def read_merges(path: Path, vocab: dict[str, int], vocab_path: Path) -> list[tuple[int, int, int]]:
     """Merges as ``(left id, right id, merged id)`` in rank order."""
     merges = []
-    for line_number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for line_number, line in enumerate(read_text(path).splitlines(), start=1):
         if line_number == 1 and line.startswith("#version"):
             continue
         if not line.strip():
@@ -139,7 +158,7 @@ def read_bpe_files(vocab_path: os.PathLike | str, merges_path: os.PathLike | str
     for token, token_id in vocab.items():
         if token_id in byte_ids or token_id in merged_ids:
             if any(char not in CHAR_TO_BYTE for char in token):
-                line = _line_of_token(_read_text(vocab_path), token)
+                line = _line_of_token(read_text(vocab_path), token)
                 raise TokenizerFileError(vocab_path, f"token {token!r} uses characters outside the byte alphabet", line)
             token_bytes[token_id] = bytes(CHAR_TO_BYTE[char] for char in token)
         else:

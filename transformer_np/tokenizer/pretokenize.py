@@ -265,5 +265,122 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
 
 def split(text: str, pattern: str = GPT2_SPLIT_PATTERN) -> list[str]:
-    """Pre-tokens of ``text``; their concatenation is always ``text`` for GPT-2's pattern."""
-    return compile_pattern(pattern).findall(text)
+    """Pre-tokens of ``text``: the pattern's matches and the spans between them (Hugging Face's
+    ``Split(pattern, "Isolated")``), so their concatenation is always ``text``."""
+    return splitter(pattern).words(text)
+
+
+#: Hugging Face's ``SplitDelimiterBehavior`` values: what becomes of the pattern's matches.
+SPLIT_BEHAVIORS = ("Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous")
+
+
+class Splitter:
+    """Hugging Face ``tokenizers``' ``Split(pattern, behavior, invert)`` pre-tokenizer, on ``re``.
+
+    The text is first cut into a covering list of spans, each a *match* of the pattern or the
+    (non-empty) text *between* matches; a capturing group changes nothing (the whole match counts).
+    ``invert`` swaps the two kinds. Then, with matches playing the "delimiter" part:
+
+    * ``Isolated``: every span is a word;         "a-b--c" split on "-" -> a | - | b | - | - | c
+    * ``Removed``: delimiters are dropped;                                -> a | b | c
+    * ``MergedWithPrevious``: a delimiter joins the span before it        -> a- | b- | - | c
+      (only the first of consecutive delimiters does);
+    * ``MergedWithNext``: the same, towards the span after it              -> a | -b | - | -c
+    * ``Contiguous``: consecutive spans of the same kind are joined         -> a | - | b | -- | c
+
+    Empty spans produce no word. Empty matches follow the Rust crates' rule (an empty match right
+    where the previous match ended is skipped, and the search moves one character on), which is
+    where Python's ``re.finditer`` differs.
+    """
+
+    def __init__(self, pattern: str, behavior: str = "Isolated", invert: bool = False):
+        if behavior not in SPLIT_BEHAVIORS:
+            raise ValueError(f"unknown split behavior {behavior!r} (expected one of {', '.join(SPLIT_BEHAVIORS)})")
+        self.pattern, self.behavior, self.invert = pattern, behavior, bool(invert)
+        self.regex = compile_pattern(pattern)
+        # findall returns whole matches only when there are no groups; Isolated ignores the kinds.
+        self._findall = self.regex.findall if behavior == "Isolated" and self.regex.groups == 0 else None
+        # GPT-2's pattern matches every character and never the empty string (its last two
+        # alternatives take any whitespace run, the others any run of L, N or the rest), so its
+        # matches are the words as they are: findall itself, with no check and no extra call
+        # (10% of the split, more for the millions of one-word texts of the code point test).
+        if self._findall is not None and pattern == GPT2_SPLIT_PATTERN:
+            self.words = self.pieces = self._findall
+
+    def words(self, text: str) -> list[str]:
+        """The pre-tokens BPE encodes, in text order."""
+        quick = self._covering_findall(text)
+        if quick is not None:
+            return quick
+        return [text[start:end] for start, end, removed in self._spans(text) if not removed]
+
+    def pieces(self, text: str) -> list[str]:
+        """The words plus the removed delimiters, in order: their concatenation is ``text``
+        (where a stream may be cut, see :mod:`stream`)."""
+        quick = self._covering_findall(text)
+        if quick is not None:
+            return quick
+        return [text[start:end] for start, end, _ in self._spans(text)]
+
+    def _covering_findall(self, text: str) -> list[str] | None:
+        """The common case at C speed: the matches alone cover the text (GPT-2's pattern always
+        does) and none is empty, so there are no spans between them and no empty-match subtleties."""
+        if self._findall is None:
+            return None
+        words = self._findall(text)
+        if sum(map(len, words)) == len(text) and "" not in words:
+            return words
+        return None
+
+    def _matches(self, text: str) -> list[tuple[int, int, bool]]:
+        """Covering ``(start, end, is_match)`` spans, before ``invert`` and the behavior."""
+        spans, previous_end, search_from, last_match_end = [], 0, 0, None
+        while search_from <= len(text):
+            found = self.regex.search(text, search_from)
+            if found is None:
+                break
+            start, end = found.span()
+            if start == end and last_match_end == search_from:
+                search_from += 1  # no empty match where the last one ended: move on
+                continue
+            if start > previous_end:
+                spans.append((previous_end, start, False))
+            spans.append((start, end, True))
+            previous_end = search_from = last_match_end = end
+        if previous_end < len(text):
+            spans.append((previous_end, len(text), False))
+        return spans
+
+    def _spans(self, text: str) -> list[tuple[int, int, bool]]:
+        """Covering ``(start, end, removed)`` spans after the behavior; empty spans dropped."""
+        spans = [(start, end, is_match != self.invert) for start, end, is_match in self._matches(text)]
+        behavior = self.behavior
+        if behavior in ("Isolated", "Removed"):
+            out = [(start, end, behavior == "Removed" and is_match) for start, end, is_match in spans]
+        elif behavior == "MergedWithNext":  # MergedWithPrevious on the reversed list
+            out = _merge_delimiters([(-end, -start, m) for start, end, m in reversed(spans)])
+            out = [(-end, -start, False) for start, end, _ in reversed(out)]
+        else:
+            out = _merge_delimiters(spans, contiguous=behavior == "Contiguous")
+        return [span for span in out if span[0] < span[1]]
+
+
+def _merge_delimiters(spans, contiguous: bool = False) -> list[tuple[int, int, bool]]:
+    """Join a delimiter to the span before it (the first delimiter of a run only), or, when
+    ``contiguous``, join every span to the one before it when both are of the same kind."""
+    out: list[tuple[int, int, bool]] = []
+    previous_is_match = False
+    for start, end, is_match in spans:
+        joins = (is_match == previous_is_match) if contiguous else (is_match and not previous_is_match)
+        if joins and out:
+            out[-1] = (out[-1][0], end, False)
+        else:
+            out.append((start, end, False))
+        previous_is_match = is_match
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def splitter(pattern: str, behavior: str = "Isolated", invert: bool = False) -> Splitter:
+    """A :class:`Splitter`, built once per (pattern, behavior, invert)."""
+    return Splitter(pattern, behavior, invert)

@@ -18,6 +18,10 @@ from pathlib import Path
 #: Characters gathered before we look for a place to cut.
 PART_CHARS = 1 << 16
 
+#: The command line's bound on one word: encoding a word of n characters holds ~150 bytes per
+#: character at once (its ids, links and ranks), so 256K characters stay near 40 MB.
+LONG_WORD_CHARS = 1 << 18
+
 
 def special_pattern(specials: Collection[str]) -> re.Pattern[str] | None:
     """One regex for several special tokens; longest first, so a special that is a prefix of
@@ -32,6 +36,8 @@ def independent_parts(
     split: Callable[[str], list[str]],
     split_out: Collection[str] = (),
     guarded: Collection[str] = (),
+    max_word_chars: int | None = None,
+    on_long_word: Callable[[int], None] | None = None,
 ) -> Iterator[str]:
     """Yield parts whose concatenation is the stream and which tokenize independently.
 
@@ -40,32 +46,48 @@ def independent_parts(
     never cut inside (e.g. all of them, so that a disallowed one is still seen whole). A cut lies
     at a word boundary with two whole words after it still held back: the pre-tokenizer's
     lookahead (``\\s+(?!\\S)``) can change only the last word or two when more text follows.
+
+    A single word has no such place inside it, so it is held whole, however long. With
+    ``max_word_chars``, a word that grows past it is cut there instead (``on_long_word(offset)``
+    is told where, as a character offset in the stream): memory stays bounded, and the ids of
+    that one word may differ from encoding it whole, which is why this is never the default.
     """
     guarded = set(guarded) | set(split_out)
     longest = max(map(len, guarded), default=1)
     guard_pattern, cut_pattern = special_pattern(guarded), special_pattern(split_out)
     buffer = ""
+    consumed = 0  # characters yielded so far (for on_long_word)
     for chunk in chunks:
         buffer += chunk
-        if len(buffer) < PART_CHARS:
-            continue
-        end = len(buffer) - (longest - 1)  # a special starting at or after `end` may be incomplete
-        if guard_pattern is not None:
-            for match in guard_pattern.finditer(buffer, max(0, end - longest)):
-                if match.start() < end < match.end():
-                    end = match.start()
-                    break
-        segment_start = 0
-        if cut_pattern is not None:
-            for match in cut_pattern.finditer(buffer, 0, end):
-                segment_start = match.end()
-        words = split(buffer[segment_start:end])
-        cut = end - sum(map(len, words[-2:])) if len(words) > 2 else segment_start
-        if cut > 0:
+        while len(buffer) >= PART_CHARS:
+            # A special starting at or after `end` may be incomplete.
+            end = _outside_specials(buffer, len(buffer) - (longest - 1), guard_pattern, longest)
+            segment_start = 0
+            if cut_pattern is not None:
+                for match in cut_pattern.finditer(buffer, 0, end):
+                    segment_start = match.end()
+            words = split(buffer[segment_start:end])
+            cut = end - sum(map(len, words[-2:])) if len(words) > 2 else segment_start
+            if cut <= 0 and max_word_chars is not None and end > max_word_chars:
+                cut = _outside_specials(buffer, max_word_chars, guard_pattern, longest)
+                if on_long_word is not None:
+                    on_long_word(consumed + cut)
+            if cut <= 0:
+                break  # one word so far: wait for its end
             yield buffer[:cut]
             buffer = buffer[cut:]
+            consumed += cut
     if buffer:
         yield buffer
+
+
+def _outside_specials(text: str, position: int, guard_pattern: re.Pattern[str] | None, longest: int) -> int:
+    """``position``, or the start of the special token that straddles it."""
+    if guard_pattern is not None:
+        for match in guard_pattern.finditer(text, max(0, position - longest)):
+            if match.start() < position < match.end():
+                return match.start()
+    return position
 
 
 def read_chunks(path: str | Path, chunk_chars: int = 1 << 20, progress: Progress | None = None) -> Iterator[str]:

@@ -18,14 +18,14 @@ import codecs
 import functools
 import os
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import AbstractSet, Literal, Union
 
 from . import batch, bpe, files, stream
 from .byte_alphabet import BYTE_TO_ID, ID_TO_BYTE
-from .pretokenize import GPT2_SPLIT_PATTERN, compile_pattern
+from .pretokenize import GPT2_SPLIT_PATTERN, Splitter, splitter
 
 ENDOFTEXT = "<|endoftext|>"
 _GPT2_DIR = Path(__file__).resolve().parent / "gpt2"
@@ -58,16 +58,23 @@ class BPETokenizer:
         special_tokens: dict[str, int] | None = None,
         pattern: str = GPT2_SPLIT_PATTERN,
         name: str = "bpe",
+        *,
+        split_behavior: str = "Isolated",
+        split_invert: bool = False,
     ):
         """Low-level constructor: ``token_bytes[id]`` are the bytes of each token,
         ``merges[rank] = (left, right, merged)``, ``special_tokens`` maps text -> id,
-        ``pattern`` is the pre-tokenizer regex (``regex`` syntax for ``\\p{..}``/``\\s``)."""
+        ``pattern`` is the pre-tokenizer regex (``regex`` syntax for ``\\p{..}``/``\\s``);
+        ``split_behavior`` and ``split_invert`` are those of Hugging Face's ``Split``
+        (see :class:`pretokenize.Splitter`; the default keeps every match and every gap)."""
         self.name = name
         self.token_bytes = list(token_bytes)
         self.merges = list(merges)
         self.special_tokens = dict(special_tokens or {})
         self.pattern = pattern
-        self._split = compile_pattern(pattern).findall
+        self.split_behavior, self.split_invert = split_behavior, bool(split_invert)
+        self._splitter = splitter(pattern, split_behavior, self.split_invert)
+        self._split = self._splitter.words
         self._merge_ranks: bpe.MergeRanks = {(left, right): rank for rank, (left, right, _) in enumerate(self.merges)}
         self._merged_ids = [merged for _, _, merged in self.merges]
         special_ids = set(self.special_tokens.values())
@@ -87,7 +94,8 @@ class BPETokenizer:
     # tiktoken's Encoding pickles (e.g. for worker processes) by its definition, not its cache.
     def __getstate__(self) -> dict:
         return {"token_bytes": self.token_bytes, "merges": self.merges, "special_tokens": self.special_tokens,
-                "pattern": self.pattern, "name": self.name}
+                "pattern": self.pattern, "name": self.name, "split_behavior": self.split_behavior,
+                "split_invert": self.split_invert}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
@@ -105,7 +113,8 @@ class BPETokenizer:
     ) -> BPETokenizer:
         """Learn merges from ``corpus`` until there are ``vocab_size`` tokens (or no pairs are left).
 
-        ``corpus`` is the text itself (a ``str``), a path to a UTF-8 file (a ``pathlib.Path``
+        ``corpus`` is the text itself (a ``str``; one that is an existing file's path is refused
+        with a ValueError, since ``Path(...)`` was surely meant), a path to a UTF-8 file (a ``pathlib.Path``
         or other path object; read in parts, never whole), or an iterable of texts and/or
         paths (each split on its own, like separate documents). Special tokens are cut out of the text
         first, so no merge ever spans one. The vocabulary is the 256 bytes, then one token
@@ -118,8 +127,7 @@ class BPETokenizer:
         num_merges = vocab_size - 256 - len(special_tokens)
         if num_merges < 0:
             raise ValueError(f"vocab_size must be at least {256 + len(special_tokens)} (256 bytes + special tokens)")
-        split = compile_pattern(pattern).findall
-        word_counts = _count_words(corpus, split, special_tokens, progress)
+        word_counts = _count_words(corpus, splitter(pattern), special_tokens, progress)
         words = [(list(word.encode("utf-8").translate(_BYTE_TO_ID_TABLE)), count) for word, count in word_counts.items()]
         del word_counts
         token_bytes = [bytes([byte]) for byte in ID_TO_BYTE]
@@ -290,15 +298,21 @@ class BPETokenizer:
         return batch.encode_in_processes(self, method, texts, options, workers)
 
     def encode_iterable(self, texts: Iterable[str], *, allowed_special: Specials = frozenset(),
-                        disallowed_special: Literal["all"] | Collection[str] = "all") -> Iterator[int]:
+                        disallowed_special: Literal["all"] | Collection[str] = "all",
+                        max_word_chars: int | None = None,
+                        on_long_word: Callable[[int], None] | None = None) -> Iterator[int]:
         """Yield the ids of the concatenation of ``texts`` (e.g. a file's lines or chunks), lazily.
 
         The ids equal ``encode("".join(texts))``, but memory stays bounded: we gather about
         64K characters at a time and cut where no word (and no special token) straddles the
-        cut. Only a single word longer than memory could defeat this.
+        cut. Only a single huge word (one line of 16 MB without a space) could defeat this;
+        ``max_word_chars`` bounds it too, by cutting such a word (``on_long_word(offset)`` is
+        called for each cut; that word's ids may then differ from ``encode``'s).
         """
         allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
-        for part in stream.independent_parts(texts, self._split, allowed, self.special_tokens):
+        parts = stream.independent_parts(texts, self._splitter.pieces, allowed, self.special_tokens,
+                                         max_word_chars=max_word_chars, on_long_word=on_long_word)
+        for part in parts:
             yield from self.encode(part, allowed_special=allowed, disallowed_special=disallowed)
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
@@ -413,20 +427,25 @@ def _raise_disallowed(token: str):
         "(or use encode_ordinary) to encode it as plain text")
 
 
-def _count_words(corpus, split, special_tokens: list[str], progress: bool) -> Counter[str]:
+def _count_words(corpus, splitter: Splitter, special_tokens: list[str], progress: bool) -> Counter[str]:
     """Word counts of a training corpus: a text, a path, or an iterable of texts and/or paths.
     Special tokens are cut out first; files are read in parts, never whole."""
     counts: Counter[str] = Counter()
     cutter = stream.special_pattern(special_tokens)
 
     def add(text: str) -> None:
+        _refuse_path_as_text(text)
         for segment in cutter.split(text) if cutter else (text,):
-            counts.update(split(segment))
+            counts.update(splitter.words(segment))
 
     def add_file(path: os.PathLike) -> None:
         reporter = stream.Progress(f"reading {os.fspath(path)}", os.path.getsize(path)) if progress else None
-        for part in stream.independent_parts(stream.read_chunks(path, progress=reporter), split, special_tokens):
-            add(part)
+        chunks = stream.read_chunks(path, progress=reporter)
+        try:
+            for part in stream.independent_parts(chunks, splitter.pieces, special_tokens):
+                add(part)
+        except UnicodeDecodeError as error:
+            raise files.TokenizerFileError(path, f"not valid UTF-8 text ({error.reason})") from None
         if reporter:
             reporter.finish()
 
@@ -438,6 +457,14 @@ def _count_words(corpus, split, special_tokens: list[str], progress: bool) -> Co
         else:
             raise TypeError(f"training texts must be str or paths, got {type(item).__name__}")
     return counts
+
+
+def _refuse_path_as_text(text: str) -> None:
+    """``train("corpus.txt")`` would learn from those 10 characters; a one-line text that names an
+    existing file is far more likely a forgotten ``Path(...)`` than a corpus, so we say so."""
+    if len(text) < 4096 and "\n" not in text and text.strip() and os.path.isfile(text):
+        raise ValueError(f"{text!r} is the path of an existing file, but a str is trained on as text; "
+                         f"pass Path({text!r}) to train on the file's contents")
 
 
 class StreamDecoder:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import TokenizerFileError, atomic_write_text
+from .files import TokenizerFileError, atomic_write_text, read_json, read_text
 
 SPECIAL_TOKEN_KEYS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 DEFAULT_SPECIAL_TOKENS = dict(unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
@@ -137,7 +137,7 @@ class WordPieceTokenizer:
         from ..io.hub import resolve_model_dir
         directory = resolve_model_dir(name_or_dir, required=("vocab.txt",))
         vocab_path = directory / "vocab.txt"
-        lines = vocab_path.read_text(encoding="utf-8").split("\n")
+        lines = read_text(vocab_path).split("\n")
         if lines and lines[-1] == "":
             lines.pop()                                        # the file's final newline
         vocab = {}
@@ -147,14 +147,12 @@ class WordPieceTokenizer:
                 raise TokenizerFileError(vocab_path, f"token {token!r} repeats line {vocab[token] + 1}", line=i + 1)
             vocab[token] = i
         config_path = directory / "tokenizer_config.json"
-        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
-        special = {k: _token_text(config[k]) for k in SPECIAL_TOKEN_KEYS if config.get(k)}
+        options = read_tokenizer_config(config_path) if config_path.is_file() else {}
+        special = {k: options.pop(k) for k in SPECIAL_TOKEN_KEYS if k in options}
         for key, token in dict(DEFAULT_SPECIAL_TOKENS, **special).items():
             if token not in vocab:
                 raise TokenizerFileError(vocab_path, f"vocabulary has no {key} {token!r}")
-        return cls(vocab, do_lower_case=config.get("do_lower_case", True), strip_accents=config.get("strip_accents"),
-                   tokenize_chinese_chars=config.get("tokenize_chinese_chars", True),
-                   model_max_length=min(int(config.get("model_max_length", 512)), 1 << 30), **special)
+        return cls(vocab, **options, **special)
 
     def save_pretrained(self, directory):
         """Write vocab.txt and tokenizer_config.json (what BertTokenizer.from_pretrained reads)."""
@@ -292,6 +290,31 @@ class WordPieceTokenizer:
         return " ".join(tokens).replace(" ##", "")
 
 
-def _token_text(value):
-    """tokenizer_config.json writes a special token as a string or as {"content": ...}."""
-    return value["content"] if isinstance(value, dict) else str(value)
+def read_tokenizer_config(path):
+    """The WordPieceTokenizer options a tokenizer_config.json sets, each type-checked: booleans must be
+    JSON true/false (a string "false" would otherwise read as true), special tokens strings or
+    {"content": str}. Anything wrong is one TokenizerFileError naming the file and the field."""
+    config = read_json(path)
+    if not isinstance(config, dict):
+        raise TokenizerFileError(path, f"expected a JSON object, got {type(config).__name__}")
+    options = {}
+    for key, default, allowed in (("do_lower_case", True, (True, False)), ("strip_accents", None, (True, False, None)),
+                                  ("tokenize_chinese_chars", True, (True, False))):
+        value = config.get(key, default)
+        if not any(value is choice for choice in allowed):
+            expected = " or ".join("null" if c is None else str(c).lower() for c in allowed)
+            raise TokenizerFileError(path, f"{key} must be {expected}, got {value!r:.40}")
+        options[key] = value
+    length = config.get("model_max_length", 512)
+    if not isinstance(length, (int, float)) or isinstance(length, bool) or not length >= 1:
+        raise TokenizerFileError(path, f"model_max_length must be a positive number, got {length!r:.40}")
+    options["model_max_length"] = int(min(length, 1 << 30))     # HF writes 1e30 for "no limit"
+    for key in SPECIAL_TOKEN_KEYS:
+        value = config.get(key)
+        if value is None:
+            continue
+        text = value.get("content") if isinstance(value, dict) else value
+        if not isinstance(text, str) or not text:
+            raise TokenizerFileError(path, f"{key} must be a non-empty string or {{\"content\": str}}, got {value!r:.60}")
+        options[key] = text
+    return options
