@@ -48,7 +48,7 @@ from transformer_np.text_classification import confusion_matrix, example_lines, 
 PROG = "train_toy.py"
 # May change on --resume (the rest may not). grad_accum changes only how a batch is split (the same update,
 # up to float rounding), so a run that runs out of memory can continue with smaller micro-batches.
-RESUMABLE = {"steps", "eval_every", "eval_size", "early_stop", "grad_accum"}
+RESUMABLE = {"steps", "eval_every", "eval_size", "eval_batches", "early_stop", "grad_accum"}
 MODEL_SIZE_FLAGS = ("d_model", "n_layers", "n_heads", "d_ff", "tokenizer", "bpe_vocab_size")   # --init fixes these
 
 
@@ -160,6 +160,9 @@ def build_parser():
     a("--seed", type=int, default=0, help="seed of the model init and the training data order")
     a("--eval-every", type=positive_int, help="evaluate on held-out data (and checkpoint) every N steps")
     a("--eval-size", type=positive_int, help="held-out examples")
+    a("--eval-batches", type=positive_int,
+      help="text: evaluations before the last estimate the held-out loss on this many batches of held-out "
+           "windows (nanoGPT's eval_iters); the last evaluation scores all of them")
     a("--early-stop", action=argparse.BooleanOptionalAction, default=None,
       help="stop when held-out sequence accuracy reaches 1.0 at an evaluation (default: on for toy tasks)")
     a("--out", help="directory for the checkpoint and metrics.jsonl (default: runs/TASK-ARCH)")

@@ -234,3 +234,18 @@ def test_cli_out_below_a_file_and_llama_on_a_classifier_task_are_one_line_errors
     assert "error:" in r.stderr and "Not a directory" in r.stderr
     r = run_cli("--arch", "llama", "--task", "classify", "--steps", "1", "--out", str(tmp_path / "c"))
     assert r.returncode == 2 and "--arch llama is not valid for --task classify" in r.stderr
+
+
+def test_periodic_evaluations_estimate_and_the_last_scores_every_heldout_window(tmp_path, text_file):
+    """Before cfg.steps: eval_batches batches of held-out windows (fixed, spread over the text); at the end:
+    all of them, the same number evaluate() gives on the whole held-out set. Evaluation keeps no activations."""
+    trainer = Trainer(text_config(text_file, tmp_path / "run", eval_size=40, eval_batches=2, batch_size=4))
+    n_windows = len(trainer.heldout["targets"])
+    assert n_windows > 8 and len(trainer.heldout_estimate["targets"]) == 8
+    trainer.run()
+    assert [m["heldout_examples"] for m in trainer.metrics] == [8, n_windows]
+    exact = evaluate(trainer.model, "lm", trainer.heldout, chunk=n_windows)[0]["heldout_loss"]
+    assert trainer.metrics[-1]["heldout_loss"] == pytest.approx(exact, rel=1e-6)
+    estimate = evaluate(trainer.model, "lm", trainer.heldout_estimate)[0]["heldout_loss"]
+    assert estimate != pytest.approx(exact, rel=1e-6)                # a different (smaller) set of windows
+    assert not hasattr(trainer.model.h[0].mlp.c_fc, "x")             # released: no activations held

@@ -37,11 +37,15 @@ class Diverged(Exception):
 
 # -------------------------------------------------------------------------------------------- running
 
-def forward(model, arch, batch):
+def forward(model, arch, batch, keep_activations=True):
+    """Logits of `batch`; keep_activations=False (evaluation: no backward follows) lets a language model's
+    blocks forget their saved inputs as they go, so memory holds one block's activations, not the stack's."""
     if arch == "seq2seq":
         return model.forward(batch["src"], batch["tgt_in"])
     if "key_padding_mask" in batch:             # texts of different lengths, padded (classify-text)
         return model.forward(batch["inputs"], batch["key_padding_mask"])
+    if arch == "lm":
+        return model.forward(batch["inputs"], keep_activations=keep_activations)
     return model.forward(batch["inputs"])
 
 
@@ -50,7 +54,8 @@ def forward(model, arch, batch):
 def evaluate(model, arch, heldout, chunk=512):
     """Held-out loss and token accuracy (teacher forcing, argmax on the scored positions) and sequence
     accuracy (greedy decoding of the whole answer from the prompt, compared whole; None for text).
-    Returns (metrics dict, predicted answers or None)."""
+    `chunk` examples at a time, keeping no activations for backward: the peak memory is one chunk's pass
+    through one block, whatever the size of `heldout`. Returns (metrics dict, predicted answers or None)."""
     was_training = model.training
     model.eval()
     loss_fn, n = CrossEntropyLoss(), len(heldout["targets"])
@@ -59,7 +64,7 @@ def evaluate(model, arch, heldout, chunk=512):
     try:
         for i in range(0, n, chunk):
             part = {k: v[i:i + chunk] for k, v in heldout.items()}
-            logits = forward(model, arch, part)
+            logits = forward(model, arch, part, keep_activations=False)
             w = float(part["weights"].sum())
             loss_sum += loss_fn.forward(logits, part["targets"], part["weights"]) * w
             correct += accuracy(logits, part["targets"], part["weights"]) * w
@@ -74,6 +79,7 @@ def evaluate(model, arch, heldout, chunk=512):
             else:
                 predictions.append(logits.argmax(axis=-1)[:, None])
     finally:
+        model.release_activations()             # the last chunk's logits, norms and head inputs
         model.train(was_training)
     metrics = {"heldout_loss": loss_sum / weight, "token_accuracy": correct / weight, "sequence_accuracy": None}
     if predictions:
@@ -126,7 +132,7 @@ class Trainer:
 
     def __init__(self, cfg, _state=None):
         self.cfg = cfg
-        for name in ("steps", "batch_size", "eval_every", "eval_size", "d_model", "n_layers", "n_heads", "d_ff"):
+        for name in ("steps", "batch_size", "eval_every", "eval_size", "eval_batches", "d_model", "n_layers", "n_heads", "d_ff"):
             if getattr(cfg, name) < 1:
                 flag = {"n_layers": "layers", "n_heads": "heads"}.get(name, name).replace("_", "-")
                 raise TrainingError(f"--{flag} must be >= 1, got {getattr(cfg, name)}")
@@ -154,6 +160,8 @@ class Trainer:
         self.loss_fn = CrossEntropyLoss()
         self.data_rng = np.random.default_rng([cfg.seed, 1])
         self.heldout = self.task.heldout(cfg.arch, cfg.eval_size, cfg.eval_seed)
+        self.heldout_estimate = self.heldout_subset(cfg.eval_batches * cfg.batch_size) \
+            if cfg.task == "text" else self.heldout
         self.out = Path(cfg.out)
         self.step, self.seconds, self.metrics, self.predictions = 0, 0.0, [], None
         self.stopped_reason = None
@@ -289,14 +297,32 @@ class Trainer:
         self.step += 1
         return loss, correct
 
+    def heldout_subset(self, n):
+        """At most n of the held-out examples, evenly spaced over them (the same ones at every call)."""
+        total = len(self.heldout["targets"])
+        if n >= total:
+            return self.heldout
+        keep = np.linspace(0, total - 1, num=n).round().astype(np.int64)
+        return {name: values[keep] for name, values in self.heldout.items()}
+
     def eval_now(self):
-        # Text: 128 windows at a time (the activations of 512 windows of 64 tokens took ~1.5 GB).
-        chunk = 128 if self.cfg.task == "text" else 512
-        metrics, self.predictions = evaluate(self.model, self.cfg.arch, self.heldout, chunk=chunk)
+        """Evaluate, append to metrics (and metrics.jsonl). A text run's evaluations before the last
+        estimate the held-out loss on `heldout_estimate` (cfg.eval_batches batches of windows spread over
+        the held-out text, as nanoGPT's estimate_loss scores eval_iters batches); the one at cfg.steps
+        scores every held-out window. "heldout_examples" says how many were scored."""
+        final = self.step >= self.cfg.steps
+        heldout = self.heldout if final else self.heldout_estimate
+        # Text: one training batch of windows per forward, as nanoGPT evaluates (bounded memory; larger
+        # chunks were no faster: see docs/perf_training.md).
+        chunk = self.cfg.batch_size if self.cfg.task == "text" else 512
+        metrics, predictions = evaluate(self.model, self.cfg.arch, heldout, chunk=chunk)
+        if heldout is self.heldout:
+            self.predictions = predictions
         recent = self._recent_losses
         accs = self._recent_accuracies
         entry = {"step": self.step, "train_loss": sum(recent) / len(recent) if recent else None,
                  "train_accuracy": sum(accs) / len(accs) if accs else None, **metrics,
+                 "heldout_examples": len(heldout["targets"]),
                  "lr": self.opt.lr, "seconds": round(self.seconds, 3)}
         self._recent_losses, self._recent_accuracies = [], []
         self.metrics.append(entry)

@@ -60,6 +60,8 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 100
     eval_size: int = 512
+    eval_batches: int = 20          # text: evaluations before the last score this many batches of the held-out
+                                    # windows (nanoGPT's eval_iters); the last one scores all eval_size windows
     eval_seed: int = 1234567
     early_stop: bool = True         # stop when held-out sequence accuracy reaches 1.0 at an evaluation
     out: str = "runs/reverse-lm"
