@@ -286,7 +286,7 @@ class Trainer:
         return loss, correct
 
     def eval_now(self):
-        # Text: 128 windows at a time (the activations of 512 windows of 64 tokens took ~1.5 GB).
+        # Text: 128 windows at a time (the activations of 512 text windows at once take gigabytes).
         chunk = 128 if self.cfg.task == "text" else 512
         metrics, self.predictions = evaluate(self.model, self.cfg.arch, self.heldout, chunk=chunk)
         recent = self._recent_losses

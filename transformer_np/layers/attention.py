@@ -161,8 +161,8 @@ class KVCache:
 
         share_prefix: the rows' common past (the prompt) stays one copy, `prefix`, read once per step for
         all n rows (ScaledDotProductAttention.forward_shared_prefix); this cache then holds only what
-        comes after it. (GPT-2 124M, 8 samples of a 128-token prompt: its 9.4 MB of keys and values are
-        read once per step instead of 8 times, 75 MB.) Otherwise every row gets its own copy of everything."""
+        comes after it (the prompt's keys and values are read once per step instead of n times).
+        Otherwise every row gets its own copy of everything."""
         if self.prefix is not None:
             raise ValueError("this cache already shares a prefix")
         B, H, _, d_k = self.keys.shape
