@@ -24,7 +24,7 @@ SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 needs_shakespeare = pytest.mark.skipif(not SHAKESPEARE.is_file(),
                                        reason=f"tiny Shakespeare not found at {SHAKESPEARE}")
 MODEL_DIR = PRETRAINED_DIR / "shakespeare-char"
-# The shipped weights score 1.445 on the fixed slice below (1.544 on the whole held-out text, see the README);
+# The shipped weights score 1.445 on the fixed slice below (1.544 on the whole held-out text, see docs/CHECKPOINTS.md);
 # the run's step-1,000 checkpoint scores 1.635 here and fails.
 HELDOUT_LOSS_BOUND = 1.50
 

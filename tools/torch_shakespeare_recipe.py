@@ -2,7 +2,7 @@
 
     .dev/bin/python tools/torch_shakespeare_recipe.py --seeds 0 1 2 [--bias | --no-bias]
 
-The same recipe as the README's `train_toy.py --task text` command (character level, first 90% trains,
+The same recipe as docs/TRAINING.md's `train_toy.py --task text` command (character level, first 90% trains,
 block 64, batch 12, 4 layers, 4 heads, d_model 128, d_ff 512, 2000 steps, AdamW lr 1e-3, 100 warm-up steps,
 cosine to 1e-4, betas (0.9, 0.99), weight decay 0.1 on matrices only, dropout 0, clipping at 1.0), written
 as nanoGPT's model.py writes it: exact GELU, N(0, 0.02) init with the residual projections at

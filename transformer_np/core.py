@@ -144,8 +144,8 @@ class Module:
         """Forget the arrays that forward kept for backward, here and in every sub-module.
 
         Generation never runs backward. Dropping each block's saved inputs as soon as the block is done
-        keeps a long prompt's activations from piling up across the stack (GPT-2 124M keeps ~8 MB per
-        block for 128 tokens, so ~100 MB for the stack, ~1 GB for 1024 tokens). Any ndarray attribute
+        keeps a long prompt's activations from piling up across the stack (memory for one block's
+        activations instead of n_layers blocks'). Any ndarray attribute
         is an activation except those a class names in `buffers`; parameters live in `Parameter`s.
         A backward pass after this fails: its inputs are gone.
         """

@@ -31,9 +31,8 @@ def repeat_cache(cache, n, share_prefix=True):
     """A cache for n continuations of each row (row b -> rows b*n .. b*n + n-1) after one prefill.
 
     share_prefix: the rows' common past (the prompt) stays one copy, `prefix`, read once per step for
-    all n rows (shared_prefix_attention); the new cache then holds only what comes after it. (GPT-2 124M,
-    8 samples of a 128-token prompt: its 9.4 MB of keys and values are read once per step instead of 8
-    times, 75 MB.) Otherwise every row gets its own copy of everything."""
+    all n rows (shared_prefix_attention); the new cache then holds only what comes after it (the prompt's keys
+    and values are read once per step instead of n times). Otherwise every row gets its own copy of everything."""
     if isinstance(cache, SharedPrefixCache):
         raise ValueError("this cache already shares a prefix")
     B, H, _, d_k = cache.keys.shape

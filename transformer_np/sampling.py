@@ -2,7 +2,7 @@
 penalty) and deciding when a sequence is done (stop strings).
 
 Everything stays float32 and avoids work proportional to V log V: on GPT-2's 50257-token vocabulary a
-full sort costs ~3 ms, as much as a fifth of a decode step. Greedy is one argmax; top-k is one
+full sort would be a sizeable share of a decode step (docs/PERFORMANCE.md). Greedy is one argmax; top-k is one
 argpartition, after which only the k candidates are normalised and sampled; top-p sorts only the few
 hundred most likely tokens when they already hold the mass p (almost always).
 """

@@ -63,7 +63,7 @@ show(viz.matrix_svg(batch["weights"], title="The loss mask: 1 where the target i
 
 # %%
 config = TrainConfig(**dict(defaults_for("reverse"), length=6, n_symbols=12, steps=20 if FAST else 800,
-                            eval_every=10 if FAST else 50, eval_size=128 if FAST else 256,
+                            eval_every=10, eval_size=128 if FAST else 256,
                             out=str(RUNS / "nb02-reverse")))
 reverse = Trainer(config)
 print(f"{reverse.model.num_parameters():,} parameters")
@@ -187,7 +187,9 @@ for name, t in runs.items():
 # * **Spikes that undo progress**: learning rate somewhat too high; lower it, lengthen the warm-up,
 #   clip gradients.
 # * **Train loss falls, held-out loss rises**: memorising (overfitting). More data, weight decay,
-#   dropout, a smaller model, or stop early. (Notebook 04's grokking link shows a strange twist.)
+#   dropout, a smaller model, or stop early. (Memorising can also come first and understanding
+#   much later: `python examples/grokking.py` shows it:
+#   [its curves](../docs/figures/grokking.svg).)
 # * **Both still falling at the end**: train longer or raise the learning rate.
 
 # %% [markdown]

@@ -160,9 +160,9 @@ with viz.capture_attention(clf) as cap:
 labels = [classify.task.render([i]) for i in ids]
 show(viz.heatmap_svg(cap.by_layer()[0].mean(axis=0), labels, cell=30,
                      title="classifier, encoder layer 0, mean of the heads"))
-show(table([["encoder-decoder (reverse)", reverse.model.num_parameters(), reverse.metrics[-1]["sequence_accuracy"]],
-            ["decoder-only LM (alternate)", lm.num_parameters(), alternate.metrics[-1]["sequence_accuracy"]],
-            ["encoder-only classifier (sorted?)", clf.num_parameters(), classify.metrics[-1]["sequence_accuracy"]]],
+show(table([["encoder-decoder (reverse)", f"{reverse.model.num_parameters():,}", reverse.metrics[-1]["sequence_accuracy"]],
+            ["decoder-only LM (alternate)", f"{lm.num_parameters():,}", alternate.metrics[-1]["sequence_accuracy"]],
+            ["encoder-only classifier (sorted?)", f"{clf.num_parameters():,}", classify.metrics[-1]["sequence_accuracy"]]],
            ["model", "parameters", "held-out accuracy"]))
 
 # %% [markdown]

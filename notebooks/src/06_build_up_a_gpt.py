@@ -257,7 +257,7 @@ stack = report("7 a stack (4 blocks)", TransformerLM(V, C, 4, 4, 4 * C, BLOCK, s
 # ## The result
 
 # %%
-show(table([[name, params, loss, seconds] for name, params, loss, seconds in results],
+show(table([[name, f"{params:,}", loss, seconds] for name, params, loss, seconds in results],
            ["stage", "parameters", "held-out loss", "seconds"]))
 
 
@@ -293,7 +293,8 @@ else:
 # What the stack writes (temperature 0.8, top-k 20), from a newline:
 
 # %%
-out = stack.generate(np.array([data.encode("\n")]), BLOCK - 1, temperature=0.8, top_k=20, seed=0)
+out = stack.generate(np.array([data.encode("\n")]), 400, temperature=0.8, top_k=20, seed=0,
+                     sliding_window=True)       # past the 32-character window: crop the oldest, go on
 print(data.decode(out[0]))
 
 # %% [markdown]

@@ -153,7 +153,7 @@ class GELU(Module):
         x = self.x
         if self.approximate == "tanh":
             # The 11 passes below run on blocks of rows (~256 KB each) that stay in the CPU cache: over
-            # the whole (B, T, d_ff) array at once every pass would go to main memory (2.4x slower).
+            # the whole (B, T, d_ff) array at once every pass would go to main memory.
             x2, t2, dy2 = _as_rows(x), _as_rows(self.tanh_u), _as_rows(dy)    # (N, C)
             dx = np.empty_like(x2)
             rows, blocks = _row_blocks(x2)

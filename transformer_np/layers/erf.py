@@ -1,5 +1,5 @@
 """The error function without `math.erf` per element: NumPy has no erf, and a Python call per element is
-11-38x slower than the tanh GELU. Exact GELU (BERT's "gelu") needs the normal CDF, Phi(x) = erfc(-x/sqrt 2)/2.
+many times slower than the tanh GELU. Exact GELU (BERT's "gelu") needs the normal CDF, Phi(x) = erfc(-x/sqrt 2)/2.
 
 float32, one formula for all a >= 0 (Abramowitz & Stegun 7.1.26's form, refitted by tools/fit_erf.py:
 error 2e-8 relative where erfc(a) >= 0.01, 2e-10 absolute beyond):
@@ -110,7 +110,7 @@ def cdf_from_tail(tail, x, out=None, mask=None):
     """Phi(x) = Phi(-|x|) + [x >= 0] (1 - 2 Phi(-|x|)): never 1 - (something near 1), so no cancellation."""
     cdf = np.multiply(tail, -2.0, out=out)
     cdf += 1.0
-    cdf *= np.greater_equal(x, 0, out=mask)                    # (np.where is not vectorised: 20x slower)
+    cdf *= np.greater_equal(x, 0, out=mask)                    # (cheaper than np.where: docs/PERFORMANCE.md)
     cdf += tail
     return cdf
 

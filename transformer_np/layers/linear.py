@@ -31,11 +31,11 @@ class Linear(Module):
         self.x = x
         if x.size == self.in_features:
             # One row (decoding one token): a matrix-vector product. A 1-D x makes NumPy call BLAS gemv,
-            # which streams W once; (1, 1, in) @ W goes through gemm with M=1, ~10% slower here.
+            # which streams W once; (1, 1, in) @ W goes through gemm with M=1, slower.
             y = (x.reshape(-1) @ self.weight.data).reshape(*x.shape[:-1], self.out_features)
         else:
             # One (N, in) @ (in, out) gemm: NumPy runs a 3-D x @ W as one smaller gemm per batch entry,
-            # 10-25% slower here (the same holds for dX = dY @ W^T in backward).
+            # slower (the same holds for dX = dY @ W^T in backward; docs/PERFORMANCE.md).
             y = (x.reshape(-1, self.in_features) @ self.weight.data).reshape(*x.shape[:-1], self.out_features)
         if self.bias is not None:
             y += self.bias.data

@@ -42,8 +42,8 @@ class LayerNorm(Module):
 
     def forward(self, x):
         check_features(self, x)
-        # np.add.reduce (what x.sum() runs, without its Python-level wrapper: 40% of this forward's
-        # time on one row) divided by C rather than np.mean, and in-place arithmetic on fresh
+        # np.add.reduce (what x.sum() runs, without its Python-level wrapper, a large share of this
+        # forward's time on one row: docs/PERFORMANCE.md) divided by C rather than np.mean, and in-place arithmetic on fresh
         # temporaries: decoding one token runs this 25 times per step on a single row, where the cost
         # is the number of NumPy calls and their overhead, not the arithmetic.
         C = self.d_model

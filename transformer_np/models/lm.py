@@ -131,7 +131,7 @@ class TransformerLM(Module):
         The prefill is one pass over the whole prompt: every weight matrix is read once, in one large
         matrix product (splitting the prompt into chunks would read all the weights once per chunk).
         keep_activations=False stops the activations that each block saves for backward from piling up
-        across the stack (GPT-2 124M: ~100 MB for a 128-token prompt, ~1 GB for 1024 tokens).
+        across the stack (one block's activations in memory instead of n_layers blocks').
 
         attention_mask (B, T): prompts of different lengths as one left-padded batch (0 at padding, the
             last column real); each row gets what its prompt gets alone (see forward).

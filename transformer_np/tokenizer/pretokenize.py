@@ -118,7 +118,7 @@ def _class_for(ranges: Ranges, quantifier: str) -> str:
     Why not just ``[...]``: ``re`` turns the code points below U+10000 into a
     fast bitmap, but checks astral ranges one by one, and does so for *every*
     character that is not in the bitmap, including the space ending each word.
-    With ~500 astral letter ranges that made splitting three times slower. So
+    With ~500 astral letter ranges that made splitting several times slower. So
     BMP and astral code points get separate classes, and the astral one sits
     behind a one-range guard ``(?=[\U00010000-\U0010ffff])``. The rewritten
     ``+`` and ``*`` accept exactly the same strings as ``[all]+`` / ``[all]*``,
@@ -244,7 +244,7 @@ def translate_pattern(pattern: str) -> str:
     return "".join(out)
 
 
-# GPT-2's pattern rewritten to split 25% faster with the very same result: the contractions share
+# GPT-2's pattern rewritten to split faster with the very same result: the contractions share
 # their "'" (none is a prefix of another, so their order is free), and " ?" is tried once for the
 # three classes instead of once each. A word that starts with a space can only continue in one of
 # L, N or "other", and one that does not starts with a character of exactly one of them, so the
