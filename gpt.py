@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import transformer_np.io
-from transformer_np.io import DownloadError, load_safetensors, resolve_model_dir
+from transformer_np.io import KNOWN_MODELS, DownloadError, load_safetensors, resolve_model_dir
 from transformer_np.tokenizer import BPETokenizer, CharTokenizer
 
 # ------------------------------------------------------------------------------------------------- data
@@ -237,8 +237,7 @@ def backward(params, config, kept):
 # ----------------------------------------------------------------------------------------------- AdamW
 
 def learning_rate(step, steps, max_lr, warmup, min_lr):
-    """Linear warm-up to max_lr over `warmup` steps (Adam's early moment estimates are poor), then a cosine
-    decay to min_lr at the last step."""
+    """Linear warm-up to max_lr (Adam's first moment estimates are poor), then a cosine decay to min_lr."""
     if step < warmup:
         return max_lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
@@ -311,9 +310,8 @@ def generate(params, config, ids, n, temperature=1.0, top_k=None, seed=None):
             if top_k is not None and top_k < logits.shape[-1]:
                 kth = np.sort(logits, axis=-1)[:, -top_k][:, None]
                 logits = np.where(logits < kth, -np.inf, logits)
-            p = np.exp(logits - logits.max(axis=-1, keepdims=True))
-            cumulative = np.cumsum(p, axis=-1)     # inverse CDF: the first token whose mass passes u
-            u = rng.random((len(p), 1)) * cumulative[:, -1:]
+            cumulative = np.cumsum(np.exp(logits - logits.max(axis=-1, keepdims=True)), axis=-1)   # (B, V)
+            u = rng.random((len(ids), 1)) * cumulative[:, -1:]   # inverse CDF: the first token past u
             next_ids = (cumulative > u).argmax(axis=-1)
         ids = np.concatenate([ids, next_ids[:, None]], axis=1)
     return ids
@@ -324,7 +322,9 @@ def load(name_or_dir):
     """(params, config) of a Hugging Face GPT-2 directory (config.json + model.safetensors), a released
     GPT-2 name ("gpt2", "gpt2-medium", ...: downloaded once), or a model the package ships
     ("shakespeare-char"). float32; the config keeps config.json's names, and the directory (`model_dir`)."""
-    shipped = Path(transformer_np.io.__file__).resolve().parent.parent / "pretrained" / str(name_or_dir)
+    shipped = Path(transformer_np.__file__).resolve().parent / "pretrained" / str(name_or_dir)
+    if not (Path(name_or_dir).is_dir() or shipped.is_dir() or str(name_or_dir) in KNOWN_MODELS):
+        raise FileNotFoundError(f"{name_or_dir}: not a directory, shakespeare-char or {', '.join(KNOWN_MODELS)}")
     directory = resolve_model_dir(shipped if (shipped / "config.json").is_file() else name_or_dir)
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     if config.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
@@ -354,7 +354,7 @@ def tokenizer_of(config):
 def parse_args(argv):
     p = argparse.ArgumentParser(description="A GPT in one NumPy file: train a baby GPT, or continue a prompt.")
     p.add_argument("--data", help="text file to train on (default: ../shared/data/tinyshakespeare.txt)")
-    p.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
+    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--model", help="continue a prompt with a GPT-2 directory or name, or shakespeare-char")
     p.add_argument("-p", "--prompt", help="text to continue (default model with -p alone: gpt2)")
