@@ -164,7 +164,7 @@ def load_trainer_run(directory: Path, config: dict):
         raise ConfigError(f"{source}: model_config lacks {missing[0]!r}")
     check_lm_config(model_config, f"{source}: model_config")      # types, ranges, memory: before allocating
     weights_path = directory / "model.safetensors"
-    state = gpt2_state_dict(read_checkpoint(weights_path))
+    state = gpt2_state_dict(read_checkpoint(weights_path), weights_path)
     check_layers_present(state, model_config["n_layers"], weights_path, "model_config's n_layers")
     with skip_init():                                   # the weights are about to be loaded
         model = TransformerLM(**model_config)

@@ -83,7 +83,7 @@ def check_supported(config, source="config.json"):
     for key in ("vocab_size", "num_hidden_layers", "intermediate_size", "max_position_embeddings", "type_vocab_size"):
         fields.integer(key)
     fields.probability("hidden_dropout_prob")
-    fields.positive_float("layer_norm_eps")
+    fields.epsilon("layer_norm_eps")
     fields.integer("pad_token_id", minimum=0, optional=True)
     n_params = bert_parameter_count(config)
     check_memory(4 * n_params, f"the model's {n_params:,} parameters", source)
