@@ -58,6 +58,17 @@ def non_negative_float(text):
     return value
 
 
+# Below this a temperature divides float32 logits past their range (100 / 1e-37 overflows): 0 is greedy.
+MIN_TEMPERATURE = 1e-6
+
+
+def temperature(text):
+    value = non_negative_float(text)
+    if 0.0 < value < MIN_TEMPERATURE:
+        raise argparse.ArgumentTypeError(f"must be 0 (greedy) or at least {MIN_TEMPERATURE:g}, got {text}")
+    return value
+
+
 def positive_float(text):
     value = float(text)
     if not 0.0 < value < float("inf"):
@@ -82,7 +93,7 @@ def parse_args(argv=None):
                         f"({', '.join(KNOWN_MODELS)}), or a directory: a train_toy.py text run or a Hugging Face "
                         "GPT-2 or Llama checkpoint (config.json + model.safetensors + tokenizer) (default: gpt2)")
     p.add_argument("-n", "--max-new-tokens", type=positive_int, default=50, help="tokens to generate (default 50)")
-    p.add_argument("--temperature", type=non_negative_float, default=1.0,
+    p.add_argument("--temperature", type=temperature, default=1.0,
                    help="sampling temperature; 0 = greedy (default 1.0)")
     p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely tokens")
     p.add_argument("--top-p", type=probability, default=None, help="nucleus sampling: smallest set with mass >= p")
@@ -271,16 +282,21 @@ def run_cli():
         print("gpt2_infer.py: interrupted", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
-        # The reader stopped (`| head`): end quietly. Point stdout at /dev/null so that the interpreter's
-        # last flush of the unwritten text does not raise a second time.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        discard_stdout()                           # the reader stopped (`| head`): end quietly
         sys.exit(0)
     except FloatingPointError as exc:               # NaN/inf logits (sampling checks them): the model's weights
         fail(first_line(exc))
     except MemoryError:
         fail("out of memory (try fewer --num-samples or a smaller -n)", status=1)
-    except OSError as exc:
-        fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or first_line(exc)}", status=1)
+    except OSError as exc:                         # e.g. a full disk under the redirected output
+        discard_stdout()
+        fail(f"{exc.filename or 'writing the output'}: {exc.strerror or first_line(exc)}", status=1)
+
+
+def discard_stdout():
+    """Point stdout at /dev/null, so that the interpreter's last flush of text that could not be written
+    does not fail a second time (with a message of its own) on the way out."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def load_trainer_run(directory: Path, config: dict):
     weights_path = directory / "model.safetensors"
     tensors = read_checkpoint(weights_path)
     is_text = task.get("task", "text") == "text"
-    state = gpt2_state_dict(tensors) if is_text else tensors
+    state = gpt2_state_dict(tensors, weights_path) if is_text else tensors
     check_layers_present(state, model_config["n_layers"], weights_path, "model_config's n_layers")
     with skip_init():                                   # the weights are about to be loaded
         model = TransformerLM(**model_config)

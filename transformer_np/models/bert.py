@@ -24,6 +24,7 @@ bias `gamma` and `beta`; both spellings load.
 
 Hugging Face's `attention_mask` is 1 at real tokens; the Encoder's `key_padding_mask` is True at padding.
 """
+import itertools
 import json
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def check_supported(config, source="config.json"):
     for key in ("vocab_size", "num_hidden_layers", "intermediate_size", "max_position_embeddings", "type_vocab_size"):
         fields.integer(key)
     fields.probability("hidden_dropout_prob")
-    fields.positive_float("layer_norm_eps")
+    fields.epsilon("layer_norm_eps")
     fields.integer("pad_token_id", minimum=0, optional=True)
     n_params = bert_parameter_count(config)
     check_memory(4 * n_params, f"the model's {n_params:,} parameters", source)
@@ -269,11 +270,6 @@ def bert_state_dict(tensors, n_layers, source="model.safetensors"):
     Linear weights and fuses each layer's query/key/value into c_attn. Raises one line naming the
     missing or unexpected tensors."""
     hf = _normalise_names(tensors)
-    names = list(_EMBEDDING_NAMES)
-    for i in range(n_layers):
-        names += _layer_names(i)
-    if "pooler.dense.weight" in hf:
-        names += _POOLER_NAMES
     used, state = set(), {}
 
     def take(name):
@@ -282,6 +278,9 @@ def bert_state_dict(tensors, n_layers, source="model.safetensors"):
         used.add(name)
         return np.asarray(hf[name], dtype=np.float32)
 
+    # Layer by layer, so that a config.json with far more layers than the file stops at the first gap.
+    names = itertools.chain(_EMBEDDING_NAMES, itertools.chain.from_iterable(map(_layer_names, range(n_layers))),
+                            _POOLER_NAMES if "pooler.dense.weight" in hf else ())
     for ours, theirs, transpose in names:
         value = take(theirs)
         state[ours] = np.ascontiguousarray(value.T) if transpose else value.copy()

@@ -66,10 +66,17 @@ class ConfigFields:
         return int(value)
 
     def positive_float(self, key: str) -> float:
-        """A finite number > 0 (an epsilon, a rotary base)."""
+        """A finite number > 0 (a rotary base)."""
         value = self.config.get(key)
         if not is_number(value) or not 0.0 < float(value) < math.inf:
             raise self.error(key, "a finite number > 0")
+        return float(value)
+
+    def epsilon(self, key: str) -> float:
+        """A normalisation's epsilon, in (0, 1]: larger values (1e300) would not even survive float32."""
+        value = self.config.get(key)
+        if not is_number(value) or not 0.0 < float(value) <= 1.0:
+            raise self.error(key, "a number in (0, 1]")
         return float(value)
 
     def probability(self, key: str) -> float:
@@ -79,11 +86,10 @@ class ConfigFields:
             raise self.error(key, "a number in [0, 1)")
         return float(value)
 
-    def boolean(self, key: str, default: bool | None = None) -> bool | None:
-        """true or false: the string "false" is not a boolean (and bool("false") would be True)."""
+    def boolean(self, key: str, default: bool | None = None) -> bool:
+        """true or false (`default` when absent, if given): neither the string "false" (bool("false") would
+        be True) nor null is a boolean."""
         value = self.config.get(key, default)
-        if value is None and default is None:
-            return None
         if not isinstance(value, (bool, np.bool_)):
             raise self.error(key, "true or false")
         return bool(value)

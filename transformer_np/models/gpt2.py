@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import StateDictError
 from ..init import skip_init
 from ..io.safetensors import map_safetensors, read_safetensors_header, save_safetensors
 from ..tokenizer.files import atomic_write_text
@@ -93,7 +94,7 @@ def config_to_kwargs(config, source="GPT-2 config"):
                   n_layers=fields.integer("n_layer"), d_ff=fields.integer("n_inner", optional=True) or 4 * n_embd,
                   max_len=fields.integer("n_positions"), dropout=fields.probability("resid_pdrop"), pre_ln=True,
                   activation=ACTIVATIONS[config["activation_function"]],
-                  ln_eps=fields.positive_float("layer_norm_epsilon"), positional="learned",
+                  ln_eps=fields.epsilon("layer_norm_epsilon"), positional="learned",
                   eos_token_id=fields.token_id("eos_token_id"))
     check_lm_config(kwargs, source)
     return kwargs
@@ -146,7 +147,7 @@ def read_checkpoint(path):
     return tensors
 
 
-def gpt2_state_dict(tensors):
+def gpt2_state_dict(tensors, source="checkpoint"):
     """Checkpoint names -> our parameter names: strip `transformer.`, drop the attention-mask buffers,
     and check that an untied `lm_head.weight`, if present, equals `wte.weight` (we only compute tied heads)."""
     out = {}
@@ -157,7 +158,8 @@ def gpt2_state_dict(tensors):
         out[key] = value
     head = out.pop("lm_head.weight", None)          # missing lm_head.weight means tied: nothing to do
     if head is not None and "wte.weight" in out and not np.array_equal(head, out["wte.weight"]):
-        raise ValueError("lm_head.weight differs from wte.weight: untied output heads are not supported")
+        raise StateDictError(f"{source}: lm_head.weight differs from wte.weight: untied output heads are not "
+                             f"supported")
     return out
 
 
@@ -221,7 +223,7 @@ class GPT2(TransformerLM):
         config = read_config_json(config_path)
         kwargs = config_to_kwargs(dict(config, **overrides), config_path)   # every field checked, naming the file
         weights_path = directory / "model.safetensors"
-        state = gpt2_state_dict(read_checkpoint(weights_path))
+        state = gpt2_state_dict(read_checkpoint(weights_path), weights_path)
         check_layers_present(state, kwargs["n_layers"], weights_path, f"{config_path.name}'s n_layer")
         with skip_init():                     # no random weights: they would be overwritten at once
             model = cls(config, seed=seed, **overrides)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import StateDictError
 from ..init import skip_init
 from ..io.safetensors import save_safetensors
 from ..tokenizer import BPETokenizer
@@ -145,7 +146,7 @@ def config_to_kwargs(config, source="Llama config"):
     kwargs = dict(LLAMA_STYLE, vocab_size=fields.integer("vocab_size"), d_model=fields.integer("hidden_size"),
                   n_heads=fields.integer("num_attention_heads"), n_kv_heads=fields.integer("num_key_value_heads"),
                   n_layers=fields.integer("num_hidden_layers"), d_ff=fields.integer("intermediate_size"),
-                  max_len=fields.integer("max_position_embeddings"), ln_eps=fields.positive_float("rms_norm_eps"),
+                  max_len=fields.integer("max_position_embeddings"), ln_eps=fields.epsilon("rms_norm_eps"),
                   rope_base=rope_settings(config, source)[1], tie_head=fields.boolean("tie_word_embeddings"),
                   eos_token_id=first_id(config.get("eos_token_id"), source))
     check_lm_config(kwargs, source)
@@ -207,9 +208,9 @@ def read_weights(directory):
     return tensors
 
 
-def llama_state_dict(tensors, tie_head):
+def llama_state_dict(tensors, tie_head, source="checkpoint"):
     """Checkpoint tensors -> our parameter names, Linear weights transposed to (in, out).
-    A tied model may still carry lm_head.weight; it must then equal the embedding."""
+    A tied model may still carry lm_head.weight; it must then equal the embedding. Errors name `source`."""
     state = {}
     for name, value in tensors.items():
         if name.endswith(_BUFFER_SUFFIX):
@@ -218,9 +219,10 @@ def llama_state_dict(tensors, tie_head):
     head = state.pop("lm_head.weight", None) if tie_head else state.get("lm_head.weight")
     embedding = state.get("wte.weight")              # (if absent, load_state_dict names it as missing)
     if tie_head and head is not None and embedding is not None and not np.array_equal(head.T, embedding):
-        raise ValueError("tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight")
+        raise StateDictError(f"{source}: tie_word_embeddings is true but lm_head.weight differs from "
+                             f"model.embed_tokens.weight")
     if not tie_head and head is None:
-        raise ValueError("tie_word_embeddings is false but the checkpoint has no lm_head.weight")
+        raise StateDictError(f"{source}: tie_word_embeddings is false but the checkpoint has no lm_head.weight")
     return state
 
 
@@ -262,7 +264,7 @@ class Llama(TransformerLM):
             raise FileNotFoundError(f"{directory}: not a model directory (no config.json)")
         config = read_config_json(config_path)
         kwargs = config_to_kwargs(config, config_path)       # every field checked, naming the file
-        state = llama_state_dict(read_weights(directory), kwargs["tie_head"])
+        state = llama_state_dict(read_weights(directory), kwargs["tie_head"], directory)
         check_layers_present(state, kwargs["n_layers"], directory, f"{config_path.name}'s num_hidden_layers")
         with skip_init():                     # no random weights: they would be overwritten at once
             model = cls(config)

@@ -286,7 +286,7 @@ def check_lm_config(config, source, itemsize=4):
     if n_kv_heads is not None:
         fields.divides("n_kv_heads", n_kv_heads, "n_heads", sizes["n_heads"])
     fields.probability("dropout")
-    fields.positive_float("ln_eps")
+    fields.epsilon("ln_eps")
     fields.positive_float("rope_base")
     fields.choice("positional", ("learned", "sinusoidal", "rope"))
     fields.choice("norm", ("layernorm", "rmsnorm"))
