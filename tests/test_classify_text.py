@@ -130,7 +130,7 @@ def test_cli_prints_accuracy_and_confusion_at_each_evaluation(tmp_path):
 
 
 @pytest.mark.parametrize("content, flags, message", [
-    ("text,label\nabc,x\ndef,x\n", [], "only one label ('x') in the data"),
+    ("text,label\nabc,x\ndef,x\n", [], "d.csv: only one label ('x'): a classifier needs two or more"),
     ("text,label\nabc,x\ndef,y\n", ["--label-column", "topic"], "d.csv: no column 'topic' (it has 'text', 'label'); "
                                                                "choose one with --label-column"),
     ("text,label\nabc,x\n,y\n", [], "d.csv, row 2 (line 3): empty text in column 'text'"),
@@ -146,7 +146,7 @@ def test_bad_labelled_files_are_one_line_errors(tmp_path, content, flags, messag
 def test_eval_data_labels_must_be_known_and_data_is_one_file(tmp_path):
     (tmp_path / "d.csv").write_text("text,label\nabc,x\ndef,y\n")
     (tmp_path / "e.csv").write_text("text,label\nabc,z\n")
-    with pytest.raises(TrainingError, match="the evaluation data's label 'z' is not among the training data's"):
+    with pytest.raises(TrainingError, match=r"e.csv: label 'z' is not among those of .*d.csv \('x', 'y'\)"):
         Trainer(small_config(tmp_path / "d.csv", tmp_path / "run", eval_data=str(tmp_path / "e.csv")))
     status, _, stderr = cli(["--task", "classify-text", "--data", str(tmp_path / "d.csv"), str(tmp_path / "e.csv")])
     assert status == 2 and "reads one labelled file" in stderr
