@@ -2,8 +2,10 @@
 reports held-out accuracy with a confusion matrix, and its run directory loads with
 EncoderClassifier.from_pretrained for predict / predict_proba in the file's own labels."""
 import csv
+import html
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +121,8 @@ def test_cli_prints_accuracy_and_confusion_at_each_evaluation(tmp_path):
     data = write_csv(tmp_path / "d.csv", labelled_rows(40))
     status, stdout, stderr = cli(["--task", "classify-text", "--data", str(data), "--out", str(tmp_path / "run"),
                                   "--d-model", "16", "--layers", "1", "--heads", "2", "--d-ff", "32",
-                                  "--steps", "4", "--eval-every", "2", "--examples", "2"])
+                                  "--steps", "4", "--eval-every", "2", "--examples", "2",
+                                  "--attention", str(tmp_path / "attention.html")])
     assert status == 0, stderr
     lines = stdout.splitlines()
     assert "read 40 rows: 36 train (high 17, low 19), 4 held out" in lines
@@ -127,6 +130,8 @@ def test_cli_prints_accuracy_and_confusion_at_each_evaluation(tmp_path):
     header = lines.index(next(line for line in lines if line.startswith("  held-out accuracy ")))
     assert lines[header + 1].split() == ["high", "low"] and lines[header + 2].split()[0] == "high"
     assert sum(line.startswith(("  ok ", "  WRONG ")) for line in lines) == 2
+    title = re.search(r"held-out example 0: (.*?)</title>", (tmp_path / "attention.html").read_text(), re.S)
+    assert html.unescape(title.group(1)) in [text for text, _ in labelled_rows(40)]     # the text, no padding
 
 
 @pytest.mark.parametrize("content, flags, message", [

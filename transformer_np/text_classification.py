@@ -84,6 +84,10 @@ class TextClassification:
         if isinstance(self.tokenizer, BPETokenizer) and self._spec.get("tokenizer") == "bpe":
             self.tokenizer.save(directory)
 
+    def render(self, ids):
+        """The text of token ids (for the attention picture's labels)."""
+        return self.tokenizer.decode([int(i) for i in ids])
+
     # ---- batches --------------------------------------------------------------------------------
     def _batch(self, ids, lengths, y):
         width = max(1, int(lengths.max()))                                        # the longest text here
