@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from transformer_np import train, viz  # noqa: E402
 from transformer_np.tasks import TASK_NAMES  # noqa: E402
 from transformer_np.text_classification import confusion_matrix, example_lines, format_confusion  # noqa: E402
+from transformer_np.train_setup import DataFileError  # noqa: E402
 
 PROG = "train_toy.py"
 # May change on --resume (the rest may not). grad_accum changes only how a batch is split (the same update,
@@ -335,6 +336,9 @@ def train_from_command_line(argv=None):
         resume_dir, values = make_config(args, argv, parser)
         trainer = (train.Trainer.resume(resume_dir, **values) if resume_dir
                    else train.Trainer(train.TrainConfig(**values)))
+    except DataFileError as e:          # a file or row to fix, not a flag: --help would not help
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
     except train.TrainingError as e:
         parser.error(str(e))
     if args.overwrite:

@@ -2,8 +2,10 @@
 reports held-out accuracy with a confusion matrix, and its run directory loads with
 EncoderClassifier.from_pretrained for predict / predict_proba in the file's own labels."""
 import csv
+import html
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +121,8 @@ def test_cli_prints_accuracy_and_confusion_at_each_evaluation(tmp_path):
     data = write_csv(tmp_path / "d.csv", labelled_rows(40))
     status, stdout, stderr = cli(["--task", "classify-text", "--data", str(data), "--out", str(tmp_path / "run"),
                                   "--d-model", "16", "--layers", "1", "--heads", "2", "--d-ff", "32",
-                                  "--steps", "4", "--eval-every", "2", "--examples", "2"])
+                                  "--steps", "4", "--eval-every", "2", "--examples", "2",
+                                  "--attention", str(tmp_path / "attention.html")])
     assert status == 0, stderr
     lines = stdout.splitlines()
     assert "read 40 rows: 36 train (high 17, low 19), 4 held out" in lines
@@ -127,10 +130,12 @@ def test_cli_prints_accuracy_and_confusion_at_each_evaluation(tmp_path):
     header = lines.index(next(line for line in lines if line.startswith("  held-out accuracy ")))
     assert lines[header + 1].split() == ["high", "low"] and lines[header + 2].split()[0] == "high"
     assert sum(line.startswith(("  ok ", "  WRONG ")) for line in lines) == 2
+    title = re.search(r"held-out example 0: (.*?)</title>", (tmp_path / "attention.html").read_text(), re.S)
+    assert html.unescape(title.group(1)) in [text for text, _ in labelled_rows(40)]     # the text, no padding
 
 
 @pytest.mark.parametrize("content, flags, message", [
-    ("text,label\nabc,x\ndef,x\n", [], "only one label ('x') in the data"),
+    ("text,label\nabc,x\ndef,x\n", [], "d.csv: only one label ('x'): a classifier needs two or more"),
     ("text,label\nabc,x\ndef,y\n", ["--label-column", "topic"], "d.csv: no column 'topic' (it has 'text', 'label'); "
                                                                "choose one with --label-column"),
     ("text,label\nabc,x\n,y\n", [], "d.csv, row 2 (line 3): empty text in column 'text'"),
@@ -146,7 +151,7 @@ def test_bad_labelled_files_are_one_line_errors(tmp_path, content, flags, messag
 def test_eval_data_labels_must_be_known_and_data_is_one_file(tmp_path):
     (tmp_path / "d.csv").write_text("text,label\nabc,x\ndef,y\n")
     (tmp_path / "e.csv").write_text("text,label\nabc,z\n")
-    with pytest.raises(TrainingError, match="the evaluation data's label 'z' is not among the training data's"):
+    with pytest.raises(TrainingError, match=r"e.csv: label 'z' is not among those of .*d.csv \('x', 'y'\)"):
         Trainer(small_config(tmp_path / "d.csv", tmp_path / "run", eval_data=str(tmp_path / "e.csv")))
     status, _, stderr = cli(["--task", "classify-text", "--data", str(tmp_path / "d.csv"), str(tmp_path / "e.csv")])
     assert status == 2 and "reads one labelled file" in stderr

@@ -178,6 +178,7 @@ def test_bad_text_data_is_one_line_naming_the_file_and_row_and_writes_nothing(tm
                                   "--out", str(out), "--steps", "1"])
     assert status == 2 and stdout == "" and not out.exists()
     assert stderr.count("\n") == 1 and stderr.startswith(f"train_toy.py: error: {tmp_path}/{message}"), stderr
+    assert "--help" not in stderr                                 # a file to fix, not a flag
 
 
 def test_bad_data_from_the_command_line_has_no_traceback(tmp_path):

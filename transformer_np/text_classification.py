@@ -36,18 +36,19 @@ class TextClassification:
 
     def __init__(self, texts, labels, tokenizer, block_size=128, heldout=None, heldout_fraction=0.1, spec=None):
         self.labels = list(dict.fromkeys(labels))
+        self._spec = dict(spec or {})
+        data = self._spec.get("data", "the data")
         if len(self.labels) < 2:
-            raise ValueError(f"only one label ({self.labels[0]!r}) in the data: a classifier needs two or more")
+            raise ValueError(f"{data}: only one label ({self.labels[0]!r}): a classifier needs two or more")
         self.n_classes, self.block_size = len(self.labels), int(block_size)
         self.tokenizer, self.vocab_size = tokenizer, tokenizer.vocab_size
-        self._spec = dict(spec or {})
         label_id = {label: i for i, label in enumerate(self.labels)}
         y = np.array([label_id[label] for label in labels], dtype=np.int64)
         if heldout is None:
             order = np.random.default_rng(SPLIT_SEED).permutation(len(texts))
             n_heldout = max(1, int(round(heldout_fraction * len(texts))))
             if len(texts) - n_heldout < 1:
-                raise ValueError(f"{len(texts)} rows: too few to hold {n_heldout} out and train on the rest")
+                raise ValueError(f"{data}: {len(texts)} rows, too few to hold {n_heldout} out and train on the rest")
             train_rows, heldout_rows = np.sort(order[n_heldout:]), np.sort(order[:n_heldout])
             self.heldout_texts = [texts[i] for i in heldout_rows]
             self.heldout_y = y[heldout_rows]
@@ -55,8 +56,8 @@ class TextClassification:
         else:
             unknown = next((label for label in heldout[1] if label not in label_id), None)
             if unknown is not None:
-                raise ValueError(f"the evaluation data's label {unknown!r} is not among the training data's "
-                                 f"({', '.join(map(repr, self.labels))})")
+                raise ValueError(f"{self._spec.get('eval_data', 'the evaluation data')}: label {unknown!r} is not "
+                                 f"among those of {data} ({', '.join(map(repr, self.labels))})")
             self.heldout_texts = list(heldout[0])
             self.heldout_y = np.array([label_id[label] for label in heldout[1]], dtype=np.int64)
         self.train_texts, self.train_y = list(texts), y
@@ -82,6 +83,10 @@ class TextClassification:
         """Files beside the checkpoint that `from_pretrained` needs: a BPE learned from the data."""
         if isinstance(self.tokenizer, BPETokenizer) and self._spec.get("tokenizer") == "bpe":
             self.tokenizer.save(directory)
+
+    def render(self, ids):
+        """The text of token ids (for the attention picture's labels)."""
+        return self.tokenizer.decode([int(i) for i in ids])
 
     # ---- batches --------------------------------------------------------------------------------
     def _batch(self, ids, lengths, y):

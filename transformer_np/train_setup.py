@@ -26,6 +26,10 @@ class TrainingError(Exception):
     """A problem the user can act on (bad configuration, no checkpoint to resume): one-line message."""
 
 
+class DataFileError(TrainingError):
+    """Unusable data (a file, a row), not a bad flag: the message names the file and row."""
+
+
 @dataclasses.dataclass
 class TrainConfig:
     task: str = "reverse"
@@ -156,8 +160,11 @@ def build_task(cfg, init=None):
             return text_task(cfg, init)
         if cfg.task == "classify-text":
             return text_classification_task(cfg)
-        return make_task(cfg.task, length=cfg.length, n_symbols=cfg.n_symbols)
     except ValueError as e:             # DataError included: one line naming the file and row
+        raise DataFileError(str(e)) from None
+    try:
+        return make_task(cfg.task, length=cfg.length, n_symbols=cfg.n_symbols)
+    except ValueError as e:
         raise TrainingError(str(e)) from None
 
 

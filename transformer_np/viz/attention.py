@@ -605,6 +605,8 @@ def attention_html_for_trainer(trainer, path, index=0, title=None):
         return attention_html_for_model(trainer.model, (src, tgt), path, labels=labels(tgt), key_labels=labels(src),
                                         title=title or f"{name} (encoder-decoder), held-out example {index}")
     ids = held["inputs"][index]
+    if "key_padding_mask" in held:          # texts padded to a common length (classify-text): the text alone
+        ids = ids[~held["key_padding_mask"][index]]
     return attention_html_for_model(trainer.model, ids, path, labels=labels(ids),
                                     title=title or f"{name} ({arch}), held-out example {index}: "
                                                    + task.render(ids))
