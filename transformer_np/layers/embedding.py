@@ -36,9 +36,9 @@ class Embedding(Module):
         return self.weight.data[self.ids]                               # (B, T, C)
 
     def backward(self, dy):
-        # The repeats summed as runs of equal ids after a sort (np.add.reduceat), then one row update per
-        # distinct id: the same sums as np.add.at(grad, ids, dY), whose element-by-element loop took 5x
-        # longer at the baby GPT's size (12 x 64 ids, see docs/perf_training.md).
+        # The same sums as np.add.at(grad, ids, dY): repeated ids summed as runs after a sort
+        # (np.add.reduceat), then one update per distinct row. np.add.at's element-by-element loop took
+        # 5x longer at the baby GPT's size (12 x 64 ids, see docs/perf_training.md).
         ids, dy2 = self.ids.reshape(-1), dy.reshape(-1, dy.shape[-1])     # (N,), (N, C)
         if not ids.size:
             return None
