@@ -38,7 +38,16 @@ class Embedding(Module):
         return self.weight.data[self.ids]                               # (B, T, C)
 
     def backward(self, dy):
-        np.add.at(self.weight.grad, self.ids, dy)
+        # The same sums as np.add.at(grad, ids, dY): repeated ids summed as runs after a sort
+        # (np.add.reduceat), then one update per distinct row. np.add.at's element-by-element loop took
+        # 5x longer at the baby GPT's size (12 x 64 ids, see docs/perf_training.md).
+        ids, dy2 = self.ids.reshape(-1), dy.reshape(-1, dy.shape[-1])     # (N,), (N, C)
+        if not ids.size:
+            return None
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+        self.weight.grad[sorted_ids[starts]] += np.add.reduceat(dy2[order], starts, axis=0)
         return None
 
 
