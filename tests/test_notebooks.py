@@ -6,6 +6,8 @@ import importlib.util
 import json
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,13 @@ def _run(src):
         old = os.environ.get("TNP_NOTEBOOK_FAST")
         os.environ["TNP_NOTEBOOK_FAST"] = "1"
         try:
-            _RUNS[src] = cells, build.run_cells(cells, ROOT / "notebooks")
+            # A scratch working directory: the notebooks' training runs write runs/ there, never into the
+            # checkout (a learner's own notebooks/runs/ stays untouched).
+            workdir = Path(tempfile.mkdtemp(prefix=f"nb-{src.stem[:2]}-"))
+            try:
+                _RUNS[src] = cells, build.run_cells(cells, workdir)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
         finally:
             if old is None:
                 del os.environ["TNP_NOTEBOOK_FAST"]

@@ -122,10 +122,10 @@ task = alternate.task
 for i in range(3):
     prompt = alternate.heldout["prompt"][i]
     out = lm.generate(prompt[None], task.length, temperature=0)[0]
-    print(render(prompt), "->", task.render(out[len(prompt):]))
-# Trax's own prompt: token 0 is our separator, so its two symbols `1 0` are written `2 1` here.
-trax_prompt = np.array([0, 2, 1])
-print("Trax's example:", render(trax_prompt), "->",
+    print(task.render(prompt), "->", task.render(out[len(prompt):]))
+# Trax's own prompt, in the task's notation (values, with `|` for the separator token).
+trax_prompt = task.prompt_ids("1 0")
+print("Trax's example:", task.render(trax_prompt), "->",
       task.render(lm.generate(trax_prompt[None], task.length, temperature=0)[0][len(trax_prompt):]))
 ids = alternate.heldout["inputs"][0]
 with viz.capture_attention(lm) as cap:
