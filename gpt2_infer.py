@@ -291,6 +291,8 @@ def run_cli():
     except OSError as exc:                         # e.g. a full disk under the redirected output
         discard_stdout()
         fail(f"{exc.filename or 'writing the output'}: {exc.strerror or first_line(exc)}", status=1)
+    except Exception as exc:                       # a bug of ours: still one line, and a name to report
+        fail(f"internal error: {type(exc).__name__}: {first_line(exc)} (please report it)", status=1)
 
 
 def discard_stdout():

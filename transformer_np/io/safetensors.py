@@ -12,6 +12,13 @@ Tensors are stored row-major, little-endian, back to back with no gaps.
 Writers pad the header with spaces so the data buffer starts on an 8-byte
 boundary, which keeps every F32 tensor aligned when the offsets are.
 
+A reader must not trust the header (a file may come from anywhere), so every
+rule of the format is checked before a byte of data is used: the tensors,
+sorted by offset, tile the data buffer exactly (no overlap, so no tensor
+aliases another; no gap; nothing left over), each spans prod(shape) * dtype
+size bytes, no name appears twice.  A violation is one ``SafetensorsError``
+(a ValueError) naming the file and the tensor (see read_safetensors_header).
+
 Loading memory-maps the file: F32 (and other natively stored) tensors are
 read-only views into the map, so a 500 MB checkpoint is not copied into RAM
 before the model picks its weights.  F16 and BF16 are widened to float32,

@@ -163,7 +163,9 @@ def available_memory_bytes() -> int | None:
 
 
 def gigabytes(n_bytes: int) -> str:
-    return f"{n_bytes / 1e9:.3g} GB"
+    """'1.5 GB', '30,720 GB': three significant digits, never an exponent."""
+    size = n_bytes / 1e9
+    return f"{size:,.0f} GB" if size >= 1000 else f"{size:.3g} GB"
 
 
 def check_memory(n_bytes: int, what: str, source: str, available: int | None = None) -> None:
