@@ -146,7 +146,7 @@ def columns_of(path, columns):
     """[(where, values)] for every row of a table: `values` holds each of `columns` (a dict name -> the flag
     that chooses it, named when a row lacks the column)."""
     rows = []
-    for row_number, where, record in read_rows(path):
+    for _, where, record in read_rows(path):
         for column, flag in columns.items():
             if column not in record:
                 has = ", ".join(map(repr, record))
