@@ -518,3 +518,10 @@ def test_full_disk_says_so_names_the_file_and_keeps_the_part(fake_hub, tiny_tmpf
     assert f"cannot write {dest}.part: No space left on device" in message and "no network" not in message
     assert not dest.exists()
     assert data.startswith((tiny_tmpfs / "model.safetensors.part").read_bytes())  # kept to resume
+
+
+def test_cache_folder_that_cannot_be_made_is_named(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setenv("TRANSFORMER_NP_CACHE", str(tmp_path / "a_file" / "cache"))
+    with pytest.raises(DownloadError, match=r"cannot create the cache folder .*a_file/cache/gpt2: Not a directory"):
+        resolve_model_dir("gpt2", progress=False)

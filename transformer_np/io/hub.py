@@ -236,7 +236,11 @@ def resolve_model_dir(
         return hf_snapshot
 
     target = our_cache_dir() / name
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create the cache folder {target}: {exc.strerror or exc} "
+                            f"(set ${CACHE_ENV} to a writable folder)") from None
     base_url = _hub_base_url(name, hub_url)
     for filename in files:
         dest = target / filename
