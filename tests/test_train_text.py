@@ -212,7 +212,8 @@ def test_ctrl_c_checkpoints_and_exits_130(tmp_path, text_file):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     assert "interrupted" in stdout and "--resume" in stdout
-    state = json.loads((tmp_path / "r" / "trainer_state.json").read_text())
+    [checkpoint] = (tmp_path / "r" / "checkpoints").iterdir()
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
     assert state["stopped_reason"] == "interrupted" and state["step"] >= 5
 
 
