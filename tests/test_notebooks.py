@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ def _builder():
 
 build = _builder()
 _RUNS = {}
+# The notebooks write runs/ in their working directory: a temporary one here, not the checkout's notebooks/.
+_WORKDIR = tempfile.TemporaryDirectory(prefix="notebooks-")
 
 
 def _run(src):
@@ -32,7 +35,7 @@ def _run(src):
         old = os.environ.get("TNP_NOTEBOOK_FAST")
         os.environ["TNP_NOTEBOOK_FAST"] = "1"
         try:
-            _RUNS[src] = cells, build.run_cells(cells, ROOT / "notebooks")
+            _RUNS[src] = cells, build.run_cells(cells, _WORKDIR.name)
         finally:
             if old is None:
                 del os.environ["TNP_NOTEBOOK_FAST"]

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,11 @@ def config(tmp_path, **kw):
 
 
 def run_cli(*args, timeout=120):
+    """train_toy.py in an empty temporary directory: a run without --out never touches the checkout's runs/."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(ROOT / "train_toy.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([sys.executable, str(ROOT / "train_toy.py"), *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=cwd)
 
 
 def test_short_run_learns_reverse(tmp_path):

@@ -31,8 +31,9 @@ from .train_setup import TrainingError
 CHECKPOINTS_DIR = "checkpoints"
 MANIFEST = "manifest.json"
 LOCK_FILE = "train.lock"
-# The model's files, copied to the top level of --out so that loaders see a plain model directory.
-MODEL_FILES = ("config.json", "model.safetensors", "run_config.json", "vocab.json", "merges.txt")
+# The model's files, copied to the top level of --out so that loaders see a plain model directory; in this
+# order: config.json (what makes a directory a model directory to loaders) comes last, after the weights.
+MODEL_FILES = ("model.safetensors", "vocab.json", "merges.txt", "run_config.json", "config.json")
 REQUIRED_FILES = ("config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json")
 # Files an older version of the trainer kept at the top level (a checkpoint without a manifest).
 LEGACY_FILES = ("optimizer.safetensors", "trainer_state.json")
@@ -255,6 +256,7 @@ def out_state(out):
         raise CheckpointError(f"--out {out} is a file, not a directory")
     if not any(out.iterdir()):
         return "new"
+    check_not_in_use(out)
     entry = foreign_entry(out)
     if entry is not None:
         raise CheckpointError(f"--out {out} holds {entry.name}, which is not part of a training run: choose "
@@ -291,6 +293,20 @@ def _pid_alive(pid):
     return True
 
 
+def check_not_in_use(out):
+    """Raise CheckpointError if another live process holds the lock of `out`."""
+    path = Path(out) / LOCK_FILE
+    holder = _read_lock(path)
+    if holder is None or holder == {"pid": os.getpid(), "host": socket.gethostname()}:
+        return
+    if holder["host"] != socket.gethostname():
+        raise CheckpointError(f"--out {out} is in use by pid {holder['pid']} on host {holder['host']} ({path}); "
+                              f"if that run has ended, delete {path}")
+    if _pid_alive(holder["pid"]):
+        raise CheckpointError(f"--out {out} is in use by another run (pid {holder['pid']}, {path}); wait for it "
+                              f"to end or choose another --out")
+
+
 def acquire_lock(out):
     """Create OUT/train.lock holding this process's pid and host. Another live run's lock is a
     CheckpointError; a lock whose process is gone is taken over. Returns a note (or None) to show."""
@@ -306,12 +322,7 @@ def acquire_lock(out):
                 continue
             if holder == me:
                 return note
-            if holder is not None and holder["host"] != me["host"]:
-                raise CheckpointError(f"--out {out} is in use by pid {holder['pid']} on host {holder['host']} "
-                                      f"({path}); if that run has ended, delete {path}") from None
-            if holder is not None and _pid_alive(holder["pid"]):
-                raise CheckpointError(f"--out {out} is in use by another run (pid {holder['pid']}, {path}); "
-                                      f"wait for it to end or choose another --out") from None
+            check_not_in_use(out)
             if _read_lock(path) == holder:          # still the same dead holder: take it over
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)

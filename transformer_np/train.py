@@ -124,6 +124,51 @@ def _check_saved_types(saved, where):
             raise CheckpointError(f"{where}: \"{f.name}\" is {value!r}, not a valid value")
 
 
+# ------------------------------------------------------------------------------------------ memory
+
+def memory_estimate(cfg, vocab_size, seq_len):
+    """(bytes, parameters): roughly what a run needs: every parameter with its gradient and AdamW's m and v
+    (4 float32 each); the activations backward keeps for one micro-batch (or one held-out chunk) of seq_len
+    tokens, per block ~16 d_model + 3 d_ff + 3 heads x seq_len floats per token, plus the logits; the
+    held-out set's integer arrays. Python ints: a huge flag cannot overflow the estimate."""
+    d, f, blocks = int(cfg.d_model), int(cfg.d_ff), int(cfg.n_layers) * (2 if cfg.arch == "seq2seq" else 1)
+    per_block = 4 * d * d + 2 * d * f + 12 * d + (2 * d * d if cfg.arch == "seq2seq" else 0)
+    params = blocks * per_block + 2 * vocab_size * d + seq_len * d
+    rows = max(cfg.batch_size // cfg.grad_accum, min(cfg.eval_size, 512))
+    activations = rows * seq_len * (blocks * (16 * d + 3 * f + 3 * cfg.n_heads * seq_len) + 3 * vocab_size)
+    heldout = cfg.eval_size * seq_len * 8 * 6
+    return 16 * params + 4 * activations + heldout, params
+
+
+def available_memory():
+    """Bytes the system can give this process now (MemAvailable), or None where that is unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_memory(cfg, task):
+    """Refuse, with the numbers, a run whose sizes need more memory than the machine has free (before
+    anything big is allocated: a typo like --layers 100000 would otherwise swap for minutes)."""
+    seq_len = cfg.block_size if cfg.task == "text" else 2 * int(task.length) + 4
+    need, params = memory_estimate(cfg, int(task.vocab_size), seq_len)
+    free = available_memory()
+    if free is not None and need > free:
+        raise TrainingError(
+            f"this run needs about {need / 1e9:,.1f} GB ({params:,} parameters: --d-model {cfg.d_model}, "
+            f"--layers {cfg.n_layers}, --d-ff {cfg.d_ff}, a {task.vocab_size:,}-token vocabulary; batches of "
+            f"{cfg.batch_size} x {seq_len:,} tokens; --eval-size {cfg.eval_size}) but {free / 1e9:.1f} GB are "
+            f"free: make the model, the sequences or the batches smaller")
+
+
 # --------------------------------------------------------------------------------------------- trainer
 
 class Trainer:
@@ -145,16 +190,27 @@ class Trainer:
             raise TrainingError(f"--dropout must be in [0, 1), got {cfg.dropout}")
         if cfg.grad_accum < 1 or cfg.batch_size % cfg.grad_accum:
             raise TrainingError(f"--grad-accum {cfg.grad_accum} must divide --batch-size {cfg.batch_size}")
+        if not isinstance(cfg.seed, int) or cfg.seed < 0:
+            raise TrainingError(f"--seed must be an integer >= 0, got {cfg.seed!r}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(cfg, name) < 1.0:
+                raise TrainingError(f"--{name} must be in [0, 1), got {getattr(cfg, name)}")
+        for name in ("min_lr_ratio", "weight_decay", "clip"):
+            if not 0.0 <= getattr(cfg, name) < math.inf:
+                raise TrainingError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {getattr(cfg, name)}")
+        if str(cfg.out) == "":
+            raise TrainingError("--out must name a directory (it is empty)")
         if cfg.init and cfg.task != "text":
             raise TrainingError(f"--init is for --task text (fine-tuning GPT-2), not --task {cfg.task}")
         init = init_model(cfg) if cfg.init else None
         self.task = build_task(cfg, init)
-        self.model = init[0] if init else build_model(cfg, self.task)
         if init:                      # record what the run really is: the checkpoint's sizes and tokenizer
-            k, where = self.model.config, Path(cfg.init)
+            k, where = init[0].config, Path(cfg.init)
             cfg = self.cfg = dataclasses.replace(cfg, d_model=k["d_model"], n_layers=k["n_layers"],
                                                  n_heads=k["n_heads"], d_ff=k["d_ff"], tokenizer="gpt2",
                                                  init=str(where.resolve()) if where.is_dir() else cfg.init)
+        check_memory(cfg, self.task)
+        self.model = init[0] if init else build_model(cfg, self.task)
         self.named = dict(self.model.named_parameters())
         self.opt = AdamW(decay_groups(self.named.items(), cfg.weight_decay), lr=cfg.lr,
                          betas=(cfg.beta1, cfg.beta2))

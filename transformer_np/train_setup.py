@@ -146,8 +146,8 @@ def build_task(cfg, init=None):
             raise TrainingError(f"--data {cfg.data} is a directory: give a UTF-8 text file")
         if not os.path.isfile(cfg.data):
             raise TrainingError(f"--data {cfg.data}: no such file")
-        tokenizer = text_tokenizer(cfg, init[1], init[0].vocab_size) if init else text_tokenizer(cfg)
         try:
+            tokenizer = text_tokenizer(cfg, init[1], init[0].vocab_size) if init else text_tokenizer(cfg)
             return make_task("text", path=cfg.data, block_size=cfg.block_size, tokenizer=tokenizer)
         except UnicodeDecodeError as e:
             raise TrainingError(f"--data {cfg.data}: not UTF-8 text ({e.reason})") from None
