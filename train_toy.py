@@ -128,11 +128,13 @@ def build_parser():
     p = ArgumentParser(
         prog=PROG, formatter_class=HelpFormatter, description=__doc__,
         epilog="per-task defaults (flags left out take these values):\n" + defaults_table() +
-               "\n\nOutput in --out: model.safetensors, optimizer.safetensors, config.json, trainer_state.json"
-               "\n(written atomically at every evaluation) and metrics.jsonl (one line per evaluation); text runs"
-               "\nare Hugging Face GPT-2 directories (+ run_config.json, and vocab.json/merges.txt for BPE)."
+               "\n\nOutput in --out, at every evaluation: checkpoints/step-N/ (model, optimizer, trainer state,"
+               "\nmetrics and a manifest of checksums, published by one rename; the previous one is removed after),"
+               "\nthe newest checkpoint's model files at the top (text runs: a Hugging Face GPT-2 directory,"
+               "\nconfig.json + model.safetensors + run_config.json, and vocab.json/merges.txt for BPE), and"
+               "\nmetrics.jsonl + curves.svg. train.lock keeps a second run out while this one runs."
                "\n\"train loss\" is the mean training-batch loss since the previous evaluation."
-               "\nExit status: 0 done, 1 diverged, 2 bad command line, 130 interrupted (checkpointed).")
+               "\nExit status: 0 done, 1 diverged or disk full, 2 bad command line, 130 interrupted (checkpointed).")
     a = p.add_argument
     a("--task", default="reverse", choices=TASK_NAMES, help="what to learn")
     a("--arch", choices=("lm", "llama", "seq2seq", "classifier"),
