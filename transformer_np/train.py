@@ -266,8 +266,13 @@ class Trainer:
             write_json_atomic(directory / "trainer_state.json", trainer_state)
             atomic_write_text(directory / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in self.metrics))
 
+        claimed_here = not getattr(self, "_claimed", False)      # save() called outside run()
         self.claim_out()
-        checkpoints.publish_checkpoint(self.out, self.step, write_files)
+        try:
+            checkpoints.publish_checkpoint(self.out, self.step, write_files)
+        finally:
+            if claimed_here:
+                self.release_out()
 
     @classmethod
     def resume(cls, out, checkpoint=None, **overrides):
@@ -342,7 +347,7 @@ class Trainer:
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise CheckpointError(f"--resume: {directory}: cannot restore this checkpoint "
                                   f"({type(e).__name__}: {message})") from None
-        if self.step < 1:
+        if self.step < 0 or self.opt.step_count < 0:
             raise CheckpointError(f"--resume: {directory / 'trainer_state.json'}: step {self.step} is not a "
                                   f"checkpoint's step")
         # Evaluations after the checkpoint are forgotten (run() rewrites the live metrics.jsonl).
