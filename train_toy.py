@@ -14,6 +14,7 @@
 """
 import argparse
 import dataclasses
+import errno
 import json
 import os
 import sys
@@ -39,12 +40,17 @@ def _set_threads(argv):
 
 _set_threads(sys.argv[1:])
 
-import numpy as np  # noqa: E402
+try:
+    import numpy as np  # noqa: E402
 
-from transformer_np import train, viz  # noqa: E402
-from transformer_np.tasks import TASK_NAMES  # noqa: E402
-from transformer_np.text_classification import confusion_matrix, example_lines, format_confusion  # noqa: E402
-from transformer_np.train_setup import DataFileError  # noqa: E402
+    from transformer_np import checkpoints, train, viz  # noqa: E402
+    from transformer_np.io.atomic import check_regular_file_target  # noqa: E402
+    from transformer_np.tasks import TASK_NAMES  # noqa: E402
+    from transformer_np.text_classification import confusion_matrix, example_lines, format_confusion  # noqa: E402
+    from transformer_np.train_setup import DataFileError  # noqa: E402
+except KeyboardInterrupt:                    # Ctrl-C while Python loads NumPy: nothing has started yet
+    print("train_toy.py: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 PROG = "train_toy.py"
 # May change on --resume (the rest may not). grad_accum changes only how a batch is split (the same update,
@@ -87,6 +93,24 @@ def _finite_float(text, allow_zero):
     return value
 
 
+def nonneg_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def below_one(text):
+    """A probability or a decay rate: a number in [0, 1)."""
+    value = _finite_float(text, allow_zero=True)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
 def positive_float(text):
     return _finite_float(text, allow_zero=False)
 
@@ -108,11 +132,13 @@ def build_parser():
     p = ArgumentParser(
         prog=PROG, formatter_class=HelpFormatter, description=__doc__,
         epilog="per-task defaults (flags left out take these values):\n" + defaults_table() +
-               "\n\nOutput in --out: model.safetensors, optimizer.safetensors, config.json, trainer_state.json"
-               "\n(written atomically at every evaluation) and metrics.jsonl (one line per evaluation); text runs"
-               "\nare Hugging Face GPT-2 directories (+ run_config.json, and vocab.json/merges.txt for BPE)."
+               "\n\nOutput in --out, at every evaluation: checkpoints/step-N/ (model, optimizer, trainer state,"
+               "\nmetrics and a manifest of checksums, published by one rename; the previous one is removed after),"
+               "\nthe newest checkpoint's model files at the top (text runs: a Hugging Face GPT-2 directory,"
+               "\nconfig.json + model.safetensors + run_config.json, and vocab.json/merges.txt for BPE), and"
+               "\nmetrics.jsonl + curves.svg. train.lock keeps a second run out while this one runs."
                "\n\"train loss\" is the mean training-batch loss since the previous evaluation."
-               "\nExit status: 0 done, 1 diverged, 2 bad command line, 130 interrupted (checkpointed).")
+               "\nExit status: 0 done, 1 diverged or disk full, 2 bad command line, 130 interrupted (checkpointed).")
     a = p.add_argument
     a("--task", default="reverse", choices=TASK_NAMES, help="what to learn")
     a("--arch", choices=("lm", "llama", "seq2seq", "classifier"),
@@ -145,20 +171,20 @@ def build_parser():
     a("--kv-heads", dest="n_kv_heads", type=positive_int,
       help="--arch llama: key/value heads, shared by groups of query heads (default: half the heads)")
     a("--d-ff", type=positive_int, help="feed-forward width")
-    a("--dropout", type=nonneg_float, help="dropout probability")
+    a("--dropout", type=below_one, help="dropout probability")
     a("--steps", type=positive_int, help="training steps")
     a("--batch-size", type=positive_int, help="examples per step")
     a("--lr", type=positive_float, help="peak learning rate (AdamW, warm-up then cosine to lr/10)")
     a("--min-lr-ratio", type=nonneg_float,
       help="the cosine decay ends at lr * this (0.1: nanoGPT's 1e-3 -> 1e-4)")
-    a("--warmup", type=int, help="linear warm-up steps")
-    a("--beta1", type=nonneg_float, help="AdamW's first-moment decay rate")
-    a("--beta2", type=nonneg_float, help="AdamW's second-moment decay rate")
+    a("--warmup", type=nonneg_int, help="linear warm-up steps")
+    a("--beta1", type=below_one, help="AdamW's first-moment decay rate, in [0, 1)")
+    a("--beta2", type=below_one, help="AdamW's second-moment decay rate, in [0, 1)")
     a("--weight-decay", type=nonneg_float, help="AdamW decoupled weight decay (matrices only)")
     a("--clip", type=nonneg_float, help="clip the gradient norm to this (0: off)")
     a("--grad-accum", type=positive_int,
       help="split each batch into N micro-batches whose gradients add up (same update, 1/N of the memory)")
-    a("--seed", type=int, default=0, help="seed of the model init and the training data order")
+    a("--seed", type=nonneg_int, default=0, help="seed of the model init and the training data order")
     a("--eval-every", type=positive_int, help="evaluate on held-out data (and checkpoint) every N steps")
     a("--eval-size", type=positive_int, help="held-out examples")
     a("--eval-batches", type=positive_int,
@@ -166,11 +192,12 @@ def build_parser():
            "windows (nanoGPT's eval_iters); the last evaluation scores all of them")
     a("--early-stop", action=argparse.BooleanOptionalAction, default=None,
       help="stop when held-out sequence accuracy reaches 1.0 at an evaluation (default: on for toy tasks)")
-    a("--out", help="directory for the checkpoint and metrics.jsonl (default: runs/TASK-ARCH)")
+    a("--out", help="directory for the checkpoints and metrics.jsonl (default: runs/TASK-ARCH, or runs/TASK-ARCH-2, "
+                    "-3, ... when that holds a run already)")
     a("--resume", action="store_true", help="continue the run checkpointed in --out (bit-for-bit)")
     a("--overwrite", action="store_true", help="replace the run checkpointed in --out by a new one")
     a("--json", action="store_true", help="print only a JSON summary as the last line of stdout")
-    a("--examples", type=int, default=5, help="held-out examples to show at the end")
+    a("--examples", type=nonneg_int, default=5, help="held-out examples to show at the end")
     a("--threads", type=positive_int, default=1, help="BLAS threads for NumPy")
     a("--attention", metavar="OUT.html",
       help="after training, write the attention of every layer and head on a held-out example as HTML")
@@ -188,26 +215,48 @@ def explicit_flags(argv):
 
 
 def check_out_dir(out, args, parser):
-    """--out must be a directory, and an existing run in it is continued or replaced only when asked."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        parser.error(f"--out {out} is a file, not a directory")
+    """A run writes only into an --out that is new, empty or holds a run of ours, and continues or replaces
+    that run only when asked (--resume / --overwrite). Anything else there is refused, naming the file."""
+    if out == "":
+        parser.error("--out must name a directory (it is empty)")
     if args.resume and args.overwrite:
         parser.error("--resume and --overwrite contradict each other: choose one")
+    try:
+        state = checkpoints.out_state(out)
+    except train.TrainingError as e:
+        parser.error(str(e))
     if args.resume:
-        if not train.has_checkpoint(out):
+        if state != "run":
             parser.error(f"--resume: no checkpoint in {out} (give the run's --out)")
-        return
-    if os.path.isfile(os.path.join(out, "config.json")) or train.has_checkpoint(out):
-        if not args.overwrite:
-            parser.error(f"--out {out} already holds a run: continue it with --resume, or replace it with "
-                         f"--overwrite (or choose another --out)")
+    elif state == "run" and not args.overwrite:
+        parser.error(f"--out {out} already holds a run: continue it with --resume, or replace it with "
+                     f"--overwrite (or choose another --out)")
+    elif state == "unfinished" and not args.overwrite:
+        parser.error(f"--out {out} holds a run that stopped before its first checkpoint: replace it with "
+                     f"--overwrite (or choose another --out)")
+
+
+def default_out(args):
+    """runs/TASK-ARCH; for a new run when that holds something already, the first free runs/TASK-ARCH-N
+    (so that re-running a command never fails), with a note saying so."""
+    base = f"runs/{args.task}-{args.arch or train.default_arch(args.task)}"
+    if args.resume or args.overwrite:
+        return base, None
+    for n in range(1, 10_000):
+        out = base if n == 1 else f"{base}-{n}"
+        try:
+            if checkpoints.out_state(out) == "new":
+                break
+        except train.TrainingError:
+            continue
+    if out == base:
+        return out, None
+    return out, f"{base} holds a run already (continue it with --resume --out {base}); this run goes to {out}"
 
 
 def remove_old_run(out):
-    """--overwrite: delete the files of the run in `out` (only those: anything else there is the user's)."""
-    for name in train.RUN_FILES:
-        if os.path.isfile(os.path.join(out, name)):
-            os.unlink(os.path.join(out, name))
+    """--overwrite: delete the files of the run in `out` (only those: anything else there is refused)."""
+    checkpoints.clear_run(out)
 
 
 def check_data_flags(args, parser):
@@ -230,7 +279,7 @@ def make_config(args, argv, parser):
         args.data = args.data[0]                        # one path: recorded as a string, as before
     given = explicit_flags(argv)
     fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
-    out = args.out or f"runs/{args.task}-{args.arch or train.default_arch(args.task)}"
+    out, out_note = (args.out, None) if args.out is not None else default_out(args)
     if args.arch == "llama":        # the LM (its data and evaluation) with Llama's block
         if args.init:
             parser.error(f"--init {args.init} fine-tunes a GPT-2 checkpoint; it cannot be combined with --arch llama")
@@ -238,12 +287,13 @@ def make_config(args, argv, parser):
         given.add("block")
     if args.resume:
         check_out_dir(out, args, parser)
-        saved = train.run_config(out)["train"]
+        checkpoint = train.newest_checkpoint(out)
+        saved = train.run_config(checkpoint[0])["train"]
         for name in sorted(given & fields - RESUMABLE - {"out"}):
             if getattr(args, name) != saved.get(name):
                 parser.error(f"--resume: --{name.replace('_', '-')} differs from the checkpoint's "
                              f"({saved.get(name)!r}); only {', '.join(sorted(RESUMABLE))} may change")
-        return out, {name: getattr(args, name) for name in given & RESUMABLE}
+        return out, {name: getattr(args, name) for name in given & RESUMABLE}, checkpoint, None
     check_data_flags(args, parser)
     for flag in ("init", "prompt"):
         if getattr(args, flag) is not None and args.task != "text":
@@ -258,9 +308,8 @@ def make_config(args, argv, parser):
     values = train.defaults_for(args.task, arch)
     values.update({k: v for k, v in vars(args).items() if k in fields and v is not None})
     values["arch"] = arch
-    if args.out:
-        values["out"] = args.out
-    return None, values
+    values["out"] = out
+    return None, values, None, out_note
 
 
 def show_progress(trainer, loss, acc, state={}):
@@ -272,15 +321,17 @@ def show_progress(trainer, loss, acc, state={}):
         return
     state["last"] = now
     rate = (trainer.step - state["step0"]) / max(now - state["t0"], 1e-9)
-    print(f"\rstep {trainer.step:6d}/{trainer.cfg.steps}  loss {loss:.4f}  acc {acc:.3f}  {rate:6.1f} steps/s",
-          end="", flush=True)
+    print(f"\rstep {trainer.step:6d}/{trainer.cfg.steps}  this batch: loss {loss:.4f}  token acc {acc:.3f}  "
+          f"{rate:6.1f} steps/s", end="", flush=True)
 
 
 def show_eval(trainer, metrics, prompt=None):
     m = metrics[-1]
+    averaged = m["step"] - (metrics[-2]["step"] if len(metrics) > 1 else 0)    # steps since the last evaluation
     seq = "" if m["sequence_accuracy"] is None else f"  seq acc {m['sequence_accuracy']:.3f}"
-    print(f"\rstep {m['step']:6d}/{trainer.cfg.steps}  train loss {m['train_loss']:.4f}  held-out loss "
-          f"{m['heldout_loss']:.4f}  token acc {m['token_accuracy']:.3f}{seq}  lr {m['lr']:.2e}  "
+    train_loss = "n/a" if m["train_loss"] is None else f"{m['train_loss']:.4f}"
+    print(f"\rstep {m['step']:6d}/{trainer.cfg.steps}  train loss (mean of last {averaged} steps) {train_loss}  "
+          f"held-out loss {m['heldout_loss']:.4f}  token acc {m['token_accuracy']:.3f}{seq}  lr {m['lr']:.2e}  "
           f"{m['seconds']:.1f}s  {m['step'] / max(m['seconds'], 1e-9):.1f} steps/s", flush=True)
     if trainer.cfg.task == "text":
         print("  sample: " + text_sample(trainer, prompt, m["step"]).replace("\n", "\n          "), flush=True)
@@ -315,41 +366,74 @@ def show_examples(trainer, n):
               f"  correct: {task.render(held['answer'][i])}")
 
 
+# A full disk or a failing device is a runtime failure (exit 1); other OSErrors are a bad path (exit 2).
+RUNTIME_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS}
+
+
+def end_live_line():
+    """A newline if a live progress line may be on the terminal (the error then starts on a line of its own)."""
+    return "\n" if sys.stdout.isatty() else ""
+
+
 def main(argv=None):
-    """Exit codes: 0 done, 1 diverged, 2 bad command line, 130 interrupted (Ctrl-C; checkpointed)."""
+    """Exit codes: 0 done, 1 diverged or a full disk, 2 bad command line, 130 interrupted (Ctrl-C; a run
+    that had started training is checkpointed)."""
     try:
         return train_from_command_line(argv)
     except BrokenPipeError:
         # stdout was closed early (`| head`): stop quietly; the last evaluation's checkpoint is on disk.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except OSError as e:            # a file the run cannot read or write (e.g. --out below a file): one line
-        print(f"{PROG}: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-        return 2
+    except OSError as e:            # a file the run cannot read or write: one line naming it
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{end_live_line()}{PROG}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1 if e.errno in RUNTIME_ERRNOS else 2
+    except KeyboardInterrupt:       # Ctrl-C while loading or preparing (training itself checkpoints and stops)
+        print(f"{end_live_line()}{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 def train_from_command_line(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.attention:
+        try:
+            check_regular_file_target(args.attention)
+        except OSError as e:
+            parser.error(f"--attention {e.filename}: {e.strerror}")
     try:
-        resume_dir, values = make_config(args, argv, parser)
-        trainer = (train.Trainer.resume(resume_dir, **values) if resume_dir
+        resume_dir, values, checkpoint, out_note = make_config(args, argv, parser)
+        trainer = (train.Trainer.resume(resume_dir, checkpoint=checkpoint, **values) if resume_dir
                    else train.Trainer(train.TrainConfig(**values)))
     except DataFileError as e:          # a file or row to fix, not a flag: --help would not help
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     except train.TrainingError as e:
         parser.error(str(e))
-    if args.overwrite:
-        remove_old_run(trainer.cfg.out)
+    n_heldout = len(trainer.heldout["targets"])
+    if args.attention and not 0 <= args.attention_example < n_heldout:
+        print(f"{PROG}: error: --attention-example {args.attention_example}: choose 0..{n_heldout - 1} "
+              f"(the held-out set has {n_heldout} examples)", file=sys.stderr)
+        return 2
+    try:
+        trainer.claim_out()             # the lock; a new run replaces the run there (--overwrite was checked)
+    except train.TrainingError as e:
+        parser.error(str(e))
+    try:
+        return train_and_report(trainer, args, resume_dir, out_note)
+    finally:
+        trainer.release_out()
+
+
+def train_and_report(trainer, args, resume_dir, out_note):
     quiet = args.json
     if not quiet:
         cfg = trainer.cfg
         print(f"{'resuming' if resume_dir else 'training'} {cfg.task} / {'llama' if cfg.block == 'llama' else cfg.arch}: "
               f"{trainer.model.num_parameters():,} parameters, {cfg.steps} steps, batch {cfg.batch_size}, "
               f"lr {cfg.lr}, seed {cfg.seed}, out {cfg.out}" + (f" (from step {trainer.step})" if resume_dir else ""))
-        for note in trainer.notes:
+        for note in ([out_note] if out_note else []) + trainer.notes:
             print(f"note: {note}")
         if hasattr(trainer.task, "data_summary"):
             print(trainer.task.data_summary)
@@ -361,16 +445,17 @@ def train_from_command_line(argv=None):
             show_eval(t, metrics, args.prompt)
         redraw_curves(metrics)
 
-    n_heldout = len(trainer.heldout["targets"])
-    if args.attention and not 0 <= args.attention_example < n_heldout:
-        print(f"{PROG}: error: --attention-example {args.attention_example}: choose 0..{n_heldout - 1} "
-              f"(the held-out set has {n_heldout} examples)", file=sys.stderr)
-        return 2
     try:
         result = trainer.run(on_step=None if quiet else show_progress, on_eval=on_eval)
     except train.Diverged as e:
         print(f"\n{PROG}: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        if e.errno in RUNTIME_ERRNOS:       # say what survived: the newest complete checkpoint
+            newest = checkpoints.checkpoint_dirs(cfg.out)
+            kept = f"; the last complete checkpoint, {newest[0].name}, is kept" if newest else ""
+            raise type(e)(e.errno, f"{e.strerror}{kept}", e.filename) from None
+        raise
     if args.attention:
         viz.attention_html_for_trainer(trainer, args.attention, index=args.attention_example)
         if not quiet:

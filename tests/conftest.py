@@ -1,4 +1,8 @@
-"""Shared test helper: run the finite-difference gradient check and hold every tensor to the tolerance."""
+"""Shared test helpers: the finite-difference gradient check held to a tolerance, and a guard that no test
+reads or writes the checkout's own run directories (a learner's runs live there)."""
+import os
+from pathlib import Path
+
 import pytest
 from hypothesis import settings
 
@@ -25,3 +29,35 @@ def assert_gradients():
         assert not bad, f"relative error above {GRAD_TOL}: {bad}"
         return errors
     return check
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKOUT_RUNS = (ROOT / "runs", ROOT / "notebooks" / "runs")
+
+
+def listing(directories):
+    """Every file and directory under `directories` with its size and modification time."""
+    found = {}
+    for top in directories:
+        for folder, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(folder, name)
+                try:
+                    info = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                found[path] = (info.st_size, info.st_mtime_ns)
+        if top.exists():
+            found[str(top)] = "exists"
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_runs_untouched():
+    """Fails the session if any test created, changed or deleted something in the checkout's runs/ (tests
+    write into pytest's tmp_path; runs/ is the learner's)."""
+    before = listing(CHECKOUT_RUNS)
+    yield
+    after = listing(CHECKOUT_RUNS)
+    changed = sorted(set(before) ^ set(after) | {p for p in set(before) & set(after) if before[p] != after[p]})
+    assert not changed, f"tests changed the checkout's run directories: {changed[:5]}"

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,6 +24,8 @@ def _builder():
 
 build = _builder()
 _RUNS = {}
+# The notebooks write runs/ in their working directory: a temporary one here, not the checkout's notebooks/.
+_WORKDIR = tempfile.TemporaryDirectory(prefix="notebooks-")
 
 
 def _run(src):
@@ -34,13 +35,7 @@ def _run(src):
         old = os.environ.get("TNP_NOTEBOOK_FAST")
         os.environ["TNP_NOTEBOOK_FAST"] = "1"
         try:
-            # A scratch working directory: the notebooks' training runs write runs/ there, never into the
-            # checkout (a learner's own notebooks/runs/ stays untouched).
-            workdir = Path(tempfile.mkdtemp(prefix=f"nb-{src.stem[:2]}-"))
-            try:
-                _RUNS[src] = cells, build.run_cells(cells, workdir)
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
+            _RUNS[src] = cells, build.run_cells(cells, _WORKDIR.name)
         finally:
             if old is None:
                 del os.environ["TNP_NOTEBOOK_FAST"]

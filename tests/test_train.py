@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,11 @@ def config(tmp_path, **kw):
 
 
 def run_cli(*args, timeout=120):
+    """train_toy.py in an empty temporary directory: a run without --out never touches the checkout's runs/."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(ROOT / "train_toy.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([sys.executable, str(ROOT / "train_toy.py"), *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=cwd)
 
 
 def test_short_run_learns_reverse(tmp_path):
@@ -35,9 +38,14 @@ def test_short_run_learns_reverse(tmp_path):
     assert {"step", "train_loss", "train_accuracy", "heldout_loss", "token_accuracy", "sequence_accuracy", "lr",
             "seconds"} <= set(lines[0])
     assert 0.5 < lines[-1]["train_accuracy"] <= 1.0          # far above chance (1/8) on the training batches
-    for name in ("model.safetensors", "optimizer.safetensors", "config.json", "trainer_state.json"):
-        assert (tmp_path / "run" / name).is_file()
-    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]   # no temp files left
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} == {"checkpoints", "config.json", "metrics.jsonl", "model.safetensors"}
+    [checkpoint] = (run / "checkpoints").iterdir()                   # only the newest is kept; no temp files
+    assert checkpoint.name == f"step-{result['steps']:08d}"
+    assert {p.name for p in checkpoint.iterdir()} == {"model.safetensors", "optimizer.safetensors", "config.json",
+                                                      "trainer_state.json", "metrics.jsonl", "manifest.json"}
+    for name in ("model.safetensors", "config.json"):                # the top level: the checkpoint's model
+        assert (run / name).read_bytes() == (checkpoint / name).read_bytes()
 
 
 @pytest.mark.parametrize("task, arch", [("sort", "lm"), ("reverse", "seq2seq"), ("classify", "classifier")])
@@ -83,7 +91,8 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
         trainer.run()
     saved = load_safetensors(tmp_path / "run" / "model.safetensors")
     assert all(np.array_equal(saved[k], good[k]) for k in good)
-    assert json.loads((tmp_path / "run" / "trainer_state.json").read_text())["step"] == 20
+    assert json.loads((tmp_path / "run" / "checkpoints" / "step-00000020" / "trainer_state.json").read_text())[
+        "step"] == 20
     assert Trainer.resume(tmp_path / "run").step == 20
 
 

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,11 @@ def text_config(text_file, out, **overrides):
 
 
 def run_cli(*args, **kwargs):
+    """train_toy.py in an empty temporary directory: a run without --out never touches the checkout's runs/."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(ROOT / "train_toy.py"), *args], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=ROOT, **kwargs)
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([sys.executable, str(ROOT / "train_toy.py"), *args], capture_output=True, text=True,
+                              timeout=120, env=env, cwd=cwd, **kwargs)
 
 
 def logits_of(model, ids):
@@ -205,14 +208,15 @@ def test_ctrl_c_checkpoints_and_exits_130(tmp_path, text_file):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_toy.py"),
                              *small_run(text_file, tmp_path / "r", "--steps", "100000", "--eval-every", "5")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     while "sample:" not in proc.stdout.readline():                   # training is under way
         pass
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     assert "interrupted" in stdout and "--resume" in stdout
-    state = json.loads((tmp_path / "r" / "trainer_state.json").read_text())
+    [checkpoint] = (tmp_path / "r" / "checkpoints").iterdir()
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
     assert state["stopped_reason"] == "interrupted" and state["step"] >= 5
 
 
@@ -220,7 +224,7 @@ def test_output_piped_into_head_ends_quietly(tmp_path, text_file):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_toy.py"),
                              *small_run(text_file, tmp_path / "r", "--steps", "100000", "--eval-every", "5")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
     proc.stdout.readline()
     proc.stdout.close()                                              # what `| head -1` does
     stderr = proc.stderr.read().decode()

@@ -153,9 +153,13 @@ def clip_grad_norm(params, max_norm):
 
 
 def warmup_cosine(step, max_lr, warmup_steps, total_steps, min_lr=0.0):
-    """Linear warm-up from 0 to max_lr over warmup_steps, then a cosine decay to min_lr at total_steps.
+    """The learning rate of update number step + 1 (step counts the updates already made, from 0).
 
-    Warm-up: Adam's second-moment estimate is poor for the first steps, so large steps then are risky.
+    Warm-up: a linear ramp that reaches max_lr at the last warm-up step, lr = max_lr * (step + 1) / W for
+    step < W = warmup_steps, so the very first update already uses max_lr / W (not 0). Then a cosine decay
+    from max_lr (at step W) to min_lr at total_steps, and min_lr after it.
+
+    Why warm up: Adam's second-moment estimate is poor for the first steps, so large steps then are risky.
     Plain twin: gpt.py `learning_rate` (the same formula; this one also holds min_lr past total_steps).
     """
     if step < warmup_steps:

@@ -14,13 +14,15 @@ import json
 import math
 import os
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from . import checkpoints
+from .checkpoints import CheckpointError, newest_checkpoint, read_json  # noqa: F401 (public via train)
+from .io.atomic import append_text, atomic_write_json, atomic_write_text
 from .io.safetensors import load_safetensors, save_safetensors
 from .losses import CrossEntropyLoss, accuracy
 from .models.hf_layout import hf_config, hf_tensors, our_state_dict
@@ -92,35 +94,87 @@ def evaluate(model, arch, heldout, chunk=512):
 # ----------------------------------------------------------------------------------------- checkpoints
 
 def write_json_atomic(path, obj):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_json(path, obj)
 
 
 def has_checkpoint(out):
-    return (Path(out) / "trainer_state.json").is_file()
+    """Whether `out` holds a checkpoint of a run (see transformer_np/checkpoints.py for the layout)."""
+    return checkpoints.has_checkpoint(out)
 
 
-def run_config(out):
-    """The saved run description {"train": TrainConfig fields, "task": ..., ...}: run_config.json (text runs,
-    whose config.json is Hugging Face's) or config.json (toy runs, and text runs saved before)."""
-    out = Path(out)
-    path = out / "run_config.json" if (out / "run_config.json").is_file() else out / "config.json"
-    return json.loads(path.read_text())
+def run_config(directory):
+    """The saved run description {"train": TrainConfig fields, "task": ..., ...} in `directory` (a run's
+    --out, one of its checkpoints, or an exported model): run_config.json (text runs, whose config.json is
+    Hugging Face's) or config.json (toy runs, and text runs saved before)."""
+    directory = Path(directory)
+    path = directory / "run_config.json"
+    if not path.is_file():
+        path = directory / "config.json"
+    run = read_json(path, "run configuration")
+    if not isinstance(run.get("train"), dict):
+        raise CheckpointError(f"{path}: not a training run's configuration (no \"train\" object)")
+    return run
 
 
-# Every file a run writes in --out (what --overwrite removes first).
-RUN_FILES = ("model.safetensors", "optimizer.safetensors", "config.json", "run_config.json", "trainer_state.json",
-             "metrics.jsonl", "curves.svg", "vocab.json", "merges.txt")
+# Every file a run writes at the top of --out besides checkpoints/ (what --overwrite removes, with it).
+RUN_FILES = tuple(sorted(checkpoints.RUN_ENTRIES - {checkpoints.CHECKPOINTS_DIR, checkpoints.LOCK_FILE}))
+
+
+def _check_saved_types(saved, where):
+    """A saved field of the wrong type (a damaged or hand-edited file) is one line, not a TypeError later."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in saved or saved[f.name] is None:
+            continue
+        value, default = saved[f.name], f.default
+        kinds = (int, float) if isinstance(default, float) else (type(default),) if default is not None else \
+            (str, int)
+        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, kinds):
+            raise CheckpointError(f"{where}: \"{f.name}\" is {value!r}, not a valid value")
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+def memory_estimate(cfg, vocab_size, seq_len):
+    """(bytes, parameters): roughly what a run needs: every parameter with its gradient and AdamW's m and v
+    (4 float32 each); the activations backward keeps for one micro-batch (or one held-out chunk) of seq_len
+    tokens, per block ~16 d_model + 3 d_ff + 3 heads x seq_len floats per token, plus the logits; the
+    held-out set's integer arrays. Python ints: a huge flag cannot overflow the estimate."""
+    d, f, blocks = int(cfg.d_model), int(cfg.d_ff), int(cfg.n_layers) * (2 if cfg.arch == "seq2seq" else 1)
+    per_block = 4 * d * d + 2 * d * f + 12 * d + (2 * d * d if cfg.arch == "seq2seq" else 0)
+    params = blocks * per_block + 2 * vocab_size * d + seq_len * d
+    rows = max(cfg.batch_size // cfg.grad_accum, min(cfg.eval_size, 512))
+    activations = rows * seq_len * (blocks * (16 * d + 3 * f + 3 * cfg.n_heads * seq_len) + 3 * vocab_size)
+    heldout = cfg.eval_size * seq_len * 8 * 6
+    return 16 * params + 4 * activations + heldout, params
+
+
+def available_memory():
+    """Bytes the system can give this process now (MemAvailable), or None where that is unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_memory(cfg, task):
+    """Refuse, with the numbers, a run whose sizes need more memory than the machine has free (before
+    anything big is allocated: a typo like --layers 100000 would otherwise swap for minutes)."""
+    seq_len = cfg.block_size if cfg.task == "text" else 2 * int(task.length) + 4
+    need, params = memory_estimate(cfg, int(task.vocab_size), seq_len)
+    free = available_memory()
+    if free is not None and need > free:
+        raise TrainingError(
+            f"this run needs about {need / 1e9:,.1f} GB ({params:,} parameters: --d-model {cfg.d_model}, "
+            f"--layers {cfg.n_layers}, --d-ff {cfg.d_ff}, a {task.vocab_size:,}-token vocabulary; batches of "
+            f"{cfg.batch_size} x {seq_len:,} tokens; --eval-size {cfg.eval_size}) but {free / 1e9:.1f} GB are "
+            f"free: make the model, the sequences or the batches smaller")
 
 
 # --------------------------------------------------------------------------------------------- trainer
@@ -144,16 +198,27 @@ class Trainer:
             raise TrainingError(f"--dropout must be in [0, 1), got {cfg.dropout}")
         if cfg.grad_accum < 1 or cfg.batch_size % cfg.grad_accum:
             raise TrainingError(f"--grad-accum {cfg.grad_accum} must divide --batch-size {cfg.batch_size}")
+        if not isinstance(cfg.seed, int) or cfg.seed < 0:
+            raise TrainingError(f"--seed must be an integer >= 0, got {cfg.seed!r}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(cfg, name) < 1.0:
+                raise TrainingError(f"--{name} must be in [0, 1), got {getattr(cfg, name)}")
+        for name in ("min_lr_ratio", "weight_decay", "clip"):
+            if not 0.0 <= getattr(cfg, name) < math.inf:
+                raise TrainingError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {getattr(cfg, name)}")
+        if str(cfg.out) == "":
+            raise TrainingError("--out must name a directory (it is empty)")
         if cfg.init and cfg.task != "text":
             raise TrainingError(f"--init is for --task text (fine-tuning GPT-2), not --task {cfg.task}")
         init = init_model(cfg) if cfg.init else None
         self.task = build_task(cfg, init)
-        self.model = init[0] if init else build_model(cfg, self.task)
         if init:                      # record what the run really is: the checkpoint's sizes and tokenizer
-            k, where = self.model.config, Path(cfg.init)
+            k, where = init[0].config, Path(cfg.init)
             cfg = self.cfg = dataclasses.replace(cfg, d_model=k["d_model"], n_layers=k["n_layers"],
                                                  n_heads=k["n_heads"], d_ff=k["d_ff"], tokenizer="gpt2",
                                                  init=str(where.resolve()) if where.is_dir() else cfg.init)
+        check_memory(cfg, self.task)
+        self.model = init[0] if init else build_model(cfg, self.task)
         self.named = dict(self.model.named_parameters())
         self.opt = AdamW(decay_groups(self.named.items(), cfg.weight_decay), lr=cfg.lr,
                          betas=(cfg.beta1, cfg.beta2))
@@ -175,51 +240,69 @@ class Trainer:
 
     # ---- checkpoint -----------------------------------------------------------------------------
     def save(self):
-        """Checkpoint atomically. Text runs: a Hugging Face GPT-2 directory (config.json, model.safetensors,
-        the tokenizer) with the trainer's files beside it (run_config.json, trainer_state.json,
-        optimizer.safetensors). Toy runs: config.json holds the model and run description."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        """Checkpoint the run as one unit: model, optimizer, trainer state and metrics into a new
+        checkpoints/step-N directory published by one rename, then its model files copied to the top of
+        --out (layout: transformer_np/checkpoints.py). Text runs: the model files are a Hugging Face GPT-2
+        directory (config.json, model.safetensors, the tokenizer) plus run_config.json; toy runs:
+        config.json holds the model and the run description."""
         meta = {"step": str(self.step)}
         run = {"model": type(self.model).__name__, "model_config": self.model.config, "dtype": "float32",
                "task": self.task.spec, "train": dataclasses.asdict(self.cfg)}
-        if self.cfg.task == "text":
-            save_safetensors(self.out / "model.safetensors", hf_tensors(self.model), dict(meta, format="pt"))
-            tokenizer = self.task.tokenizer
-            extra = tokenizer.to_config() if self.task.is_char else {}
-            write_json_atomic(self.out / "config.json", dict(hf_config(self.model), **extra))
-            if not self.task.is_char and not getattr(self, "_tokenizer_saved", False):
-                tokenizer.save(self.out)
-                self._tokenizer_saved = True
-            write_json_atomic(self.out / "run_config.json", run)
-        else:
-            save_safetensors(self.out / "model.safetensors", self.model.state_dict(), meta)
-            write_json_atomic(self.out / "config.json", run)
-            if hasattr(self.task, "save_files"):          # e.g. classify-text's learned BPE
-                self.task.save_files(self.out)
         moments = {}
         for name, p in self.named.items():
             state = self.opt.state.get(id(p))
             if state:
                 moments[f"m.{name}"], moments[f"v.{name}"] = state["m"], state["v"]
-        save_safetensors(self.out / "optimizer.safetensors", moments, meta)
-        write_json_atomic(self.out / "trainer_state.json", {   # last: it marks the checkpoint complete
+        trainer_state = {
             "step": self.step, "seconds": self.seconds, "optimizer_step": self.opt.step_count,
             "data_rng": self.data_rng.bit_generator.state, "model_rng": self.model._rng.bit_generator.state,
-            "recent_losses": self._recent_losses, "recent_accuracies": self._recent_accuracies, "last_losses": self._last_losses, "stopped_reason": self.stopped_reason,
-            "schedule_restart": self.schedule_restart})
+            "recent_losses": self._recent_losses, "recent_accuracies": self._recent_accuracies,
+            "last_losses": self._last_losses, "stopped_reason": self.stopped_reason,
+            "schedule_restart": self.schedule_restart}
+
+        def write_files(directory):
+            if self.cfg.task == "text":
+                save_safetensors(directory / "model.safetensors", hf_tensors(self.model), dict(meta, format="pt"))
+                tokenizer = self.task.tokenizer
+                extra = tokenizer.to_config() if self.task.is_char else {}
+                write_json_atomic(directory / "config.json", dict(hf_config(self.model), **extra))
+                if not self.task.is_char:
+                    tokenizer.save(directory)
+                write_json_atomic(directory / "run_config.json", run)
+            else:
+                save_safetensors(directory / "model.safetensors", self.model.state_dict(), meta)
+                write_json_atomic(directory / "config.json", run)
+                if hasattr(self.task, "save_files"):          # e.g. classify-text's learned BPE
+                    self.task.save_files(directory)
+            save_safetensors(directory / "optimizer.safetensors", moments, meta)
+            write_json_atomic(directory / "trainer_state.json", trainer_state)
+            atomic_write_text(directory / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in self.metrics))
+
+        claimed_here = not getattr(self, "_claimed", False)      # save() called outside run()
+        self.claim_out()
+        try:
+            checkpoints.publish_checkpoint(self.out, self.step, write_files)
+        finally:
+            if claimed_here:
+                self.release_out()
 
     @classmethod
-    def resume(cls, out, **overrides):
-        """Rebuild the run saved in `out` (its config, optionally with `overrides`) at its saved step."""
+    def resume(cls, out, checkpoint=None, **overrides):
+        """Rebuild the run saved in `out` (its config, optionally with `overrides`) at the step of its newest
+        complete checkpoint (`checkpoint`: (directory, notes) from newest_checkpoint(out), if already
+        found). Nothing is written until run(): a resume that fails leaves every file as it was."""
         out = Path(out)
-        if not has_checkpoint(out):
-            raise TrainingError(f"--resume: no checkpoint in {out} (expected {out / 'trainer_state.json'})")
-        saved = run_config(out)["train"]
+        directory, notes = checkpoint or newest_checkpoint(out)
+        saved = run_config(directory)["train"]
+        _check_saved_types(saved, directory / ("run_config.json" if (directory / "run_config.json").is_file()
+                                               else "config.json"))
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        state = read_json(directory / "trainer_state.json", "trainer state")
         cfg = TrainConfig(**dict({k: v for k, v in saved.items() if k in fields}, out=str(out), **overrides))
-        trainer = cls(cfg, _state=json.loads((out / "trainer_state.json").read_text()))
-        if cfg.steps != saved["steps"]:
-            trainer.restart_schedule(saved["steps"])
+        trainer = cls(cfg, _state=(directory, state))
+        trainer.notes[:0] = notes
+        if cfg.steps != saved.get("steps"):
+            trainer.restart_schedule(saved.get("steps", cfg.steps))
         return trainer
 
     def lr_at(self, step):
@@ -245,28 +328,68 @@ class Trainer:
                     f"to {self.lr_at(new_steps):.2e} at step {new_steps}, with no jump back up")
         self.notes.append(f"--steps {new_steps} (the checkpoint's run had {old_steps}): {note}")
 
-    def _load(self, state):
-        weights = load_safetensors(self.out / "model.safetensors", copy=True)
-        if self.cfg.task == "text":
-            weights = our_state_dict(self.model, weights)   # Hugging Face's names -> ours
-        moments = load_safetensors(self.out / "optimizer.safetensors", copy=True)
-        self.model.load_state_dict(weights)
-        for name, p in self.named.items():
-            if f"m.{name}" in moments:
-                self.opt.state[id(p)] = {"m": moments[f"m.{name}"], "v": moments[f"v.{name}"]}
-        self.opt.step_count = state["optimizer_step"]
-        self.step, self.seconds = state["step"], state["seconds"]
-        self.data_rng.bit_generator.state = state["data_rng"]
-        self.model._rng.bit_generator.state = state["model_rng"]
-        self._recent_losses, self._last_losses = list(state["recent_losses"]), list(state["last_losses"])
-        self._recent_accuracies = list(state.get("recent_accuracies", []))
-        restart = state.get("schedule_restart")
-        self.schedule_restart = tuple(restart) if restart else None
-        path = self.out / "metrics.jsonl"                       # forget evaluations after the checkpoint
-        if path.exists():
-            lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            self.metrics = [m for m in lines if m["step"] <= self.step]
-            path.write_text("".join(json.dumps(m) + "\n" for m in self.metrics))
+    def _load(self, saved):
+        """Restore the checkpoint (directory, trainer_state dict); anything inconsistent in it is one line."""
+        directory, state = saved
+        try:
+            weights = load_safetensors(directory / "model.safetensors", copy=True)
+            if self.cfg.task == "text":
+                weights = our_state_dict(self.model, weights)   # Hugging Face's names -> ours
+            moments = load_safetensors(directory / "optimizer.safetensors", copy=True)
+            self.model.load_state_dict(weights)
+            for name, p in self.named.items():
+                if f"m.{name}" in moments:
+                    m, v = moments[f"m.{name}"], moments[f"v.{name}"]
+                    if m.shape != p.data.shape or v.shape != p.data.shape or m.dtype != p.data.dtype:
+                        raise ValueError(f"optimizer moments of {name!r}: shape {m.shape}, the parameter's "
+                                         f"{p.data.shape}")
+                    self.opt.state[id(p)] = {"m": m, "v": v}
+            self.opt.step_count = int(state["optimizer_step"])
+            self.step, self.seconds = int(state["step"]), float(state["seconds"])
+            self.data_rng.bit_generator.state = state["data_rng"]
+            self.model._rng.bit_generator.state = state["model_rng"]
+            self._recent_losses = [float(x) for x in state["recent_losses"]]
+            self._last_losses = [float(x) for x in state["last_losses"]]
+            self._recent_accuracies = [float(x) for x in state.get("recent_accuracies", [])]
+            restart = state.get("schedule_restart")
+            self.schedule_restart = (int(restart[0]), float(restart[1])) if restart else None
+        except CheckpointError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, OverflowError, OSError) as e:
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CheckpointError(f"--resume: {directory}: cannot restore this checkpoint "
+                                  f"({type(e).__name__}: {message})") from None
+        if self.step < 0 or self.opt.step_count < 0:
+            raise CheckpointError(f"--resume: {directory / 'trainer_state.json'}: step {self.step} is not a "
+                                  f"checkpoint's step")
+        # Evaluations after the checkpoint are forgotten (run() rewrites the live metrics.jsonl).
+        metrics = checkpoints.read_metrics(directory / "metrics.jsonl", self.notes)
+        self.metrics = [m for m in metrics if m["step"] <= self.step]
+
+    def claim_out(self):
+        """Take --out for this run before anything is written: refuse files that are not a run's, take the
+        lock (another live run there is an error), and start metrics.jsonl: empty for a new run (which
+        replaces a run of ours there: train_toy.py asks first), the checkpoint's evaluations on a resume."""
+        if getattr(self, "_claimed", False):
+            return
+        checkpoints.out_state(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        note = checkpoints.acquire_lock(self.out)
+        self._claimed = True
+        try:
+            if note:
+                self.notes.append(note)
+            if self.step == 0:
+                checkpoints.clear_run(self.out)
+            atomic_write_text(self.out / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in self.metrics))
+        except BaseException:
+            self.release_out()
+            raise
+
+    def release_out(self):
+        if getattr(self, "_claimed", False):
+            checkpoints.release_lock(self.out)
+            self._claimed = False
 
     # ---- training -------------------------------------------------------------------------------
     def train_step(self, batch):
@@ -326,8 +449,7 @@ class Trainer:
                  "lr": self.opt.lr, "seconds": round(self.seconds, 3)}
         self._recent_losses, self._recent_accuracies = [], []
         self.metrics.append(entry)
-        with open(self.out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(entry) + "\n")
+        append_text(self.out / "metrics.jsonl", json.dumps(entry) + "\n")
         return entry
 
     def run(self, stop_at=None, on_step=None, on_eval=None):
@@ -335,9 +457,7 @@ class Trainer:
         (raises Diverged; the previous checkpoint stays). on_step(trainer, loss, acc) after every step;
         on_eval(trainer, metrics_list) after every evaluation. Returns the summary dict."""
         cfg, stop_at = self.cfg, min(stop_at or self.cfg.steps, self.cfg.steps)
-        self.out.mkdir(parents=True, exist_ok=True)
-        if self.step == 0:
-            (self.out / "metrics.jsonl").write_text("")
+        self.claim_out()
         interrupted = []
         old_handler = None
         if threading.current_thread() is threading.main_thread():
@@ -350,8 +470,8 @@ class Trainer:
                 try:
                     loss, acc = self.train_step(next(batches))
                 except Diverged as e:
-                    last = f"step {json.loads((self.out / 'trainer_state.json').read_text())['step']}" \
-                        if has_checkpoint(self.out) else "none written yet"
+                    newest = checkpoints.checkpoint_dirs(self.out)
+                    last = f"step {int(newest[0].name[5:13])}" if newest else "none written yet"
                     raise Diverged(f"{e}: training stopped; last good checkpoint: {last} in {self.out}") from None
                 self.seconds += time.perf_counter() - t0
                 self._recent_losses.append(loss)
@@ -376,6 +496,7 @@ class Trainer:
         finally:
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
+            self.release_out()
         return self.summary()
 
     def summary(self):

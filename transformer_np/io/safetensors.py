@@ -32,12 +32,13 @@ import math
 import mmap
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from .atomic import atomic_writer
 
 __all__ = [
     "SafetensorsError",
@@ -373,8 +374,9 @@ def save_safetensors(
     Arrays keep their dtype (float16/32/64, signed/unsigned ints, bool) unless
     ``float_dtype`` ("F32", "F16", "BF16", "F64") converts every floating array;
     BF16 rounds to nearest, ties to even.  Data is laid out in the mapping's
-    order.  The file is written to a temporary file in the same directory and
-    renamed over ``path``, so a crash never leaves a half-written checkpoint.
+    order.  The file is written atomically (:mod:`.atomic`: a temporary file in
+    the same directory, fsynced, renamed over ``path``), so a crash never leaves
+    a half-written checkpoint.
     """
     path = Path(path)
     encoded = {}
@@ -402,23 +404,8 @@ def save_safetensors(
     header_bytes += b" " * (-len(header_bytes) % 8)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(len(header_bytes).to_bytes(_HEADER_SIZE_BYTES, "little"))
-            f.write(header_bytes)
-            for _, data in encoded.values():
-                f.write(data.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600 files; give the checkpoint the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp_name, 0o666 & ~umask)
-        os.replace(temp_name, path)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_writer(path, binary=True) as f:
+        f.write(len(header_bytes).to_bytes(_HEADER_SIZE_BYTES, "little"))
+        f.write(header_bytes)
+        for _, data in encoded.values():
+            f.write(data.tobytes())

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io import atomic
 from .byte_alphabet import BYTE_TO_CHAR, CHAR_TO_BYTE, bytes_to_text
 
 MERGES_HEADER = "#version: 0.2"
@@ -168,16 +168,8 @@ def read_bpe_files(vocab_path: os.PathLike | str, merges_path: os.PathLike | str
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and rename, so readers never see half a file."""
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
+    """Write UTF-8 text atomically (see :mod:`transformer_np.io.atomic`): readers never see half a file."""
+    atomic.atomic_write_text(path, text)
 
 
 def write_bpe_files(directory: os.PathLike | str, files: BPEFiles) -> None:

@@ -8,6 +8,8 @@ import os
 from xml.sax.saxutils import escape as _escape
 from xml.sax.saxutils import quoteattr as _quoteattr
 
+from ..io.atomic import atomic_write_text
+
 FONT = "font-family=\"Helvetica, Arial, sans-serif\""
 
 # Colours for several series (colour-blind friendly, Okabe & Ito).
@@ -102,10 +104,7 @@ def write_text(path, text):
     path = os.fspath(path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
     return path
 
 
