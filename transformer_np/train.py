@@ -25,6 +25,7 @@ from .checkpoints import CheckpointError, newest_checkpoint, read_json  # noqa: 
 from .io.atomic import append_text, atomic_write_json, atomic_write_text
 from .io.safetensors import load_safetensors, save_safetensors
 from .losses import CrossEntropyLoss, accuracy
+from .models.config_fields import available_memory_bytes
 from .models.hf_layout import hf_config, hf_tensors, our_state_dict
 from .optim import AdamW, clip_grad_norm, decay_groups, warmup_cosine
 # What to train (configuration, defaults, task and model builders) lives in train_setup.py; its public
@@ -126,6 +127,8 @@ def _check_saved_types(saved, where):
         if f.name not in saved or saved[f.name] is None:
             continue
         value, default = saved[f.name], f.default
+        if f.name == "data" and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            continue                                     # --data with several paths
         kinds = (int, float) if isinstance(default, float) else (type(default),) if default is not None else \
             (str, int)
         if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, kinds):
@@ -148,27 +151,12 @@ def memory_estimate(cfg, vocab_size, seq_len):
     return 16 * params + 4 * activations + heldout, params
 
 
-def available_memory():
-    """Bytes the system can give this process now (MemAvailable), or None where that is unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def check_memory(cfg, task):
     """Refuse, with the numbers, a run whose sizes need more memory than the machine has free (before
     anything big is allocated: a typo like --layers 100000 would otherwise swap for minutes)."""
-    seq_len = cfg.block_size if cfg.task == "text" else 2 * int(task.length) + 4
+    seq_len = cfg.block_size if cfg.task in ("text", "classify-text") else 2 * int(task.length) + 4
     need, params = memory_estimate(cfg, int(task.vocab_size), seq_len)
-    free = available_memory()
+    free = available_memory_bytes()
     if free is not None and need > free:
         raise TrainingError(
             f"this run needs about {need / 1e9:,.1f} GB ({params:,} parameters: --d-model {cfg.d_model}, "
