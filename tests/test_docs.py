@@ -4,6 +4,7 @@ resolve; every relative link (and #anchor) and every repository path or `transfo
 span resolves; the README keeps its shape (<= 250 lines, the quick start in the first 40); a few cheap
 commands run and print what the docs show."""
 import ast
+import doctest
 import functools
 import importlib
 import os
@@ -182,6 +183,8 @@ PYTHON_BLOCKS = _blocks("python")
 
 @pytest.mark.parametrize("doc,body", PYTHON_BLOCKS, ids=[f"{d}:{i}" for i, (d, _) in enumerate(PYTHON_BLOCKS)])
 def test_python_snippet_compiles_and_its_imports_resolve(doc, body):
+    if body.lstrip().startswith(">>>"):              # an interactive session: its input lines are the code
+        body = "".join(example.source for example in doctest.DocTestParser().get_examples(body))
     tree = ast.parse(body, filename=doc)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("transformer_np"):
