@@ -140,3 +140,12 @@ def test_append_names_the_file(tmp_path):
     atomic.append_text(tmp_path / "log.jsonl", "a\n")
     atomic.append_text(tmp_path / "log.jsonl", "b\n")
     assert (tmp_path / "log.jsonl").read_text() == "a\nb\n"
+
+
+def test_permission_denied_names_the_target_not_the_temporary_file(tmp_path, monkeypatch):
+    def denied(dir, prefix, suffix):      # what mkstemp raises in a directory we may not write to
+        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, prefix + "x" + suffix))
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", denied)   # simulated: as root nothing is denied
+    with pytest.raises(PermissionError) as caught:
+        atomic.atomic_write_text(tmp_path / "x.txt", "x")
+    assert caught.value.filename == str(tmp_path / "x.txt") and caught.value.strerror == "Permission denied"
