@@ -202,8 +202,8 @@ def run_train_toy(a, out):
         train.Trainer.__init__, train.Trainer.train_step = original_init, original_step
     if code != 0:
         raise SystemExit(f"train_phases.py: train_toy.py exited with {code}")
-    return timer.seconds, step_times, bare[1], wall - sum(v for k, v in timer.seconds.items() if k.startswith("bare_")), \
-        trainers[0]
+    bare_seconds = sum(v for k, v in timer.seconds.items() if k.startswith("bare_"))
+    return timer.seconds, step_times, bare[1], wall - bare_seconds, trainers[0]
 
 
 def median_ms(times):
