@@ -19,9 +19,10 @@ Three parts (--parts), one JSON object on stdout (progress on stderr):
             logs dt), the process's wall clock (start to exit: what the learner waits), the held-out loss
             over the whole held-out split, and the peak RSS of each process (os.wait4).
     step    one training step, ours (Trainer.train_step: lr schedule, forward, loss, backward, clipping,
-            AdamW, the batch accuracy) against the twin's (train.py's loop body), taking turns in one process
-            at each --threads count, at the baby size and at the GPU recipe's size (block 256, batch 64,
-            6 layers, 6 heads, d_model 384): medians of --step-rounds steps.
+            AdamW, the batch accuracy) against the twin's (train.py's loop body with get_batch), each in its
+            own process (two libraries' thread pools in one process slow each other), --rounds processes
+            of each taking turns, at each --threads count, at the baby size and at the GPU recipe's size
+            (block 256, batch 64, 6 layers, 6 heads, d_model 384): medians of --step-rounds steps.
     eager   the older comparison: bench/train_step.py's bare step against a PyTorch eager twin that spells
             attention out (scores, mask, softmax) and uses foreach AdamW, per size and thread count.
 "ratio" > 1 means ours is faster. A benchmark, not a test: numbers vary with the machine and its load.
@@ -55,7 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--parts", default=",".join(PARTS), help="comma list of: " + ", ".join(PARTS))
     p.add_argument("--data", default=str(DATA), help="the text (tiny Shakespeare)")
     p.add_argument("--steps", type=int, default=2000, help="recipe: training iterations of each side")
-    p.add_argument("--rounds", type=int, default=1, help="recipe: whole runs of each side, taking turns")
+    p.add_argument("--rounds", type=int, default=1, help="recipe, step: runs of each side, taking turns")
     p.add_argument("--recipe-threads", type=int, default=2, help="recipe: threads of both sides")
     p.add_argument("--sizes", default="baby,gpu", help="step, eager: comma list of: " + ", ".join(SIZES))
     p.add_argument("--threads", default="2", help="step, eager: comma list of thread counts")
@@ -64,6 +65,7 @@ def parse_args(argv=None):
     p.add_argument("--no-torch", action="store_true", help="ours only (no twin, no ratios)")
     p.add_argument("--smoke", action="store_true", help="a tiny model, a few steps: checks the bench runs")
     p.add_argument("--child", choices=("ours", "step"), help=argparse.SUPPRESS)
+    p.add_argument("--side", choices=("ours", "twin"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -116,17 +118,15 @@ def child_ours(a):
 
 
 def child_step(a):
-    """Ours (Trainer.train_step) and the twin's step taking turns in this process at one size and thread
-    count; prints JSON with the medians."""
+    """One side's training step (ours: Trainer.train_step; the twin: train.py's loop body) at one size and
+    thread count, in a process of its own: with NumPy's OpenBLAS threads and PyTorch's OpenMP threads in
+    one process each library's threads spin while the other's work, which made PyTorch's 2-thread step
+    twice as slow (the eager part's twin suffers from it). Prints JSON with the median."""
     threads = int(a.threads)
     set_threads(threads)
     import numpy as np
-    import torch
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(BENCH))
-    import nanogpt_twin
     from transformer_np import train
-    torch.set_num_threads(threads)
     size = SMOKE if a.smoke else SIZES[a.sizes]
     with tempfile.TemporaryDirectory() as out:
         values = train.defaults_for("text")
@@ -135,29 +135,30 @@ def child_step(a):
                       d_ff=size["d_ff"], eval_size=size["batch_size"])
         trainer = train.Trainer(train.TrainConfig(**values))
     batches = trainer.task.batches("lm", size["batch_size"], trainer.data_rng)
-    twin_args = argparse.Namespace(seed=1337, block_size=size["seq_len"], n_layers=size["n_layers"],
-                                   n_heads=size["n_heads"], d_model=size["d_model"], lr=1e-3)
-    train_ids = trainer.task.train_ids.astype(np.uint16)
-    model, optimizer = nanogpt_twin.build(twin_args, trainer.task.vocab_size)
-    x, y = nanogpt_twin.get_batch(train_ids, size["seq_len"], size["batch_size"])
+    if a.side == "ours":
+        def step():
+            trainer.train_step(next(batches))
+    else:
+        import torch
+        sys.path.insert(0, str(BENCH))
+        import nanogpt_twin
+        torch.set_num_threads(threads)
+        twin_args = argparse.Namespace(seed=1337, block_size=size["seq_len"], n_layers=size["n_layers"],
+                                       n_heads=size["n_heads"], d_model=size["d_model"], lr=1e-3)
+        model, optimizer = nanogpt_twin.build(twin_args, trainer.task.vocab_size)
+        train_ids = trainer.task.train_ids.astype(np.uint16)
 
-    def ours():
-        trainer.train_step(next(batches))
-
-    def twin():
-        nanogpt_twin.train_step(model, optimizer, x, y, 1e-3)
+        def step():
+            x, y = nanogpt_twin.get_batch(train_ids, size["seq_len"], size["batch_size"])
+            nanogpt_twin.train_step(model, optimizer, x, y, 1e-3)
     rounds = a.step_rounds or (30 if a.sizes == "baby" else 5)
-    times = {"ours": [], "twin": []}
+    times = []
     for i in range(2 + rounds):                                       # the first two: warm-up
-        for name, step in (("ours", ours), ("twin", twin)):
-            t0 = time.perf_counter()
-            step()
-            if i >= 2:
-                times[name].append(time.perf_counter() - t0)
-    ours_ms, twin_ms = (float(np.median(times[k])) * 1e3 for k in ("ours", "twin"))
-    print(json.dumps({"size": a.sizes, "threads": threads, "ours_ms_per_step": round(ours_ms, 2),
-                      "twin_ms_per_step": round(twin_ms, 2), "ratio_ours_over_twin": round(twin_ms / ours_ms, 3),
-                      "steps_timed": rounds}))
+        t0 = time.perf_counter()
+        step()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    print(json.dumps({"ms_per_step": round(float(np.median(times)) * 1e3, 2), "steps_timed": rounds}))
 
 
 # ------------------------------------------------------------------------------------------------ parent
@@ -176,8 +177,8 @@ def run_child(argv):
 
 
 def median(values):
-    values = sorted(values)
-    return values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+    values, half = sorted(values), len(values) // 2
+    return values[half] if len(values) % 2 else (values[half - 1] + values[half]) / 2
 
 
 def bench_recipe(a):
@@ -215,13 +216,20 @@ def bench_recipe(a):
 
 
 def bench_steps(a, sizes, thread_counts):
+    """Each side's step in its own process, the two taking turns --rounds times; medians."""
     results = []
     for size in sizes:
         for threads in thread_counts:
             argv = [sys.executable, __file__, "--child", "step", "--data", a.data, "--sizes", size,
                     "--threads", str(threads)]
             argv += (["--step-rounds", str(a.step_rounds)] if a.step_rounds else []) + (["--smoke"] if a.smoke else [])
-            results.append(run_child(argv)[0])
+            ms = {"ours": [], "twin": []}
+            for _ in range(a.rounds):
+                for side in ms:
+                    ms[side].append(run_child(argv + ["--side", side])[0]["ms_per_step"])
+            ours, twin = median(ms["ours"]), median(ms["twin"])
+            results.append({"size": size, "threads": threads, "ours_ms_per_step": ours, "twin_ms_per_step": twin,
+                            "ratio_ours_over_twin": round(twin / ours, 3), "runs": ms})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     return results
 

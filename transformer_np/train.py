@@ -174,7 +174,8 @@ class Trainer:
 
     def __init__(self, cfg, _state=None):
         self.cfg = cfg
-        for name in ("steps", "batch_size", "eval_every", "eval_size", "eval_batches", "d_model", "n_layers", "n_heads", "d_ff"):
+        for name in ("steps", "batch_size", "eval_every", "eval_size", "eval_batches", "d_model", "n_layers",
+                     "n_heads", "d_ff"):
             if getattr(cfg, name) < 1:
                 flag = {"n_layers": "layers", "n_heads": "heads"}.get(name, name).replace("_", "-")
                 raise TrainingError(f"--{flag} must be >= 1, got {getattr(cfg, name)}")
