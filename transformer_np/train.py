@@ -425,7 +425,7 @@ class Trainer:
         final = self.step >= self.cfg.steps
         heldout = self.heldout if final else self.heldout_estimate
         # Text: one training batch of windows per forward, as nanoGPT evaluates (bounded memory; larger
-        # chunks were no faster: see docs/perf_training.md).
+        # chunks were no faster: docs/PERFORMANCE.md, "Training against nanoGPT").
         chunk = self.cfg.batch_size if self.cfg.task == "text" else 512
         metrics, predictions = evaluate(self.model, self.cfg.arch, heldout, chunk=chunk)
         if heldout is self.heldout:

@@ -22,10 +22,12 @@ class Embedding(Module):
 
     Shapes: ids (B, T) integers, W (V, C), y (B, T, C).
     Backward: ids are not differentiable; each row used collects its gradient,
-        dW[v] += sum over (b, t) with ids[b, t] == v of dY[b, t]        (np.add.at handles repeats)
+        dW[v] += sum over (b, t) with ids[b, t] == v of dY[b, t]        (repeated ids add up)
     Keeps ids.
-    Plain twin: the token half of gpt.py `embedding_forward` / `embedding_backward` (the same lines; here
-    the positions are a layer of their own, and the gradient is added into .grad, not returned).
+    Plain twin: the token half of gpt.py `embedding_forward` / `embedding_backward`, which sums repeats
+    with np.add.at; here the repeats are summed as sorted runs (np.add.reduceat: the same sums, without
+    np.add.at's element-by-element loop), the positions are a layer of their own, and the gradient is
+    added into .grad, not returned.
     """
 
     def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, rng=None, init_std=0.02):
@@ -39,8 +41,8 @@ class Embedding(Module):
 
     def backward(self, dy):
         # The same sums as np.add.at(grad, ids, dY): repeated ids summed as runs after a sort
-        # (np.add.reduceat), then one update per distinct row. np.add.at's element-by-element loop took
-        # 5x longer at the baby GPT's size (12 x 64 ids, see docs/perf_training.md).
+        # (np.add.reduceat), then one update per distinct row, because np.add.at loops element by element
+        # (how much slower: docs/PERFORMANCE.md, "Training against nanoGPT").
         ids, dy2 = self.ids.reshape(-1), dy.reshape(-1, dy.shape[-1])     # (N,), (N, C)
         if not ids.size:
             return None
