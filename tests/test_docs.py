@@ -21,8 +21,8 @@ DOCS = [ROOT / "README.md", ROOT / "notebooks" / "README.md"] + sorted((ROOT / "
 # Files that other branches of the same round add: the docs may name them before they land. A reference to
 # one of them is checked once it exists, and skipped (saying so) until then.
 PENDING = {"gpt.py", "docs/DATA.md", "transformer_np/data.py", "transformer_np/io/atomic.py"}
-# Other projects' files that the docs name (nanoGPT's model.py, OpenAI's encoder.py), not ours.
-EXTERNAL = {"model.py", "encoder.py"}
+# Other projects' files that the docs name (nanoGPT's model.py and prepare.py, OpenAI's encoder.py), not ours.
+EXTERNAL = {"model.py", "encoder.py", "prepare.py"}
 
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
