@@ -1,6 +1,7 @@
 """Shared test helpers: the finite-difference gradient check held to a tolerance, and a guard that no test
 reads or writes the checkout's own run directories (a learner's runs live there)."""
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,24 @@ def checkout_runs_untouched():
     after = listing(CHECKOUT_RUNS)
     changed = sorted(set(before) ^ set(after) | {p for p in set(before) & set(after) if before[p] != after[p]})
     assert not changed, f"tests changed the checkout's run directories: {changed[:5]}"
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """small_tmpfs("64k") -> a directory on a tmpfs of that size under tmp_path, unmounted afterwards: a disk
+    that fills up for real. Skips (saying why) where mounting is not permitted."""
+    mounted = []
+
+    def mount(size, name="tmpfs"):
+        point = tmp_path / name
+        point.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip() or result.returncode}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", str(point)], check=False)

@@ -99,17 +99,9 @@ def test_a_value_json_cannot_hold_leaves_the_file_as_it_was(tmp_path):
 
 
 @pytest.fixture
-def tiny_tmpfs(tmp_path):
+def tiny_tmpfs(small_tmpfs):
     """A 64 KB tmpfs under tmp_path (skipped where mounting is not permitted)."""
-    mount = tmp_path / "tmpfs"
-    mount.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
+    return small_tmpfs("64k")
 
 
 def test_a_full_disk_names_the_file_and_keeps_the_old_one(tiny_tmpfs):

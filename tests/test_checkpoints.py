@@ -168,16 +168,8 @@ def test_disk_error_at_every_write_step_keeps_a_whole_checkpoint(tmp_path, refer
 
 
 @pytest.fixture
-def tmpfs(tmp_path):
-    mount = tmp_path / "tmpfs"
-    mount.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
+def tmpfs(small_tmpfs):
+    return small_tmpfs("16k")
 
 
 def test_a_full_tmpfs_at_each_size_keeps_the_last_checkpoint(tmpfs, tmp_path, reference):

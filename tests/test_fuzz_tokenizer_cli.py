@@ -143,14 +143,9 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path):
 
 
 @pytest.fixture
-def full_disk(tmp_path):
+def full_disk(small_tmpfs):
     """A 64 KB tmpfs under tmp_path, filled up (needs permission to mount; skipped otherwise)."""
-    mount_point = tmp_path / "full"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip() or result.returncode}")
+    mount_point = small_tmpfs("64k", "full")
     try:
         with open(mount_point / "filler", "wb") as filler:
             while True:
@@ -159,8 +154,7 @@ def full_disk(tmp_path):
     except OSError as error:
         assert error.errno == errno.ENOSPC
     (mount_point / "out").mkdir()
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=False)
+    return mount_point
 
 
 def test_full_disk_exits_1_naming_the_file(files, full_disk):

@@ -496,16 +496,9 @@ def test_parent_that_is_a_file_is_named(fake_hub, tmp_path):
 
 
 @pytest.fixture
-def tiny_tmpfs(tmp_path):
+def tiny_tmpfs(small_tmpfs):
     """A 64 KB tmpfs under tmp_path (needs permission to mount; skipped otherwise)."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip() or result.returncode}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=False)
+    return small_tmpfs("64k", "tiny")
 
 
 def test_full_disk_says_so_names_the_file_and_keeps_the_part(fake_hub, tiny_tmpfs):

@@ -27,7 +27,9 @@ def _objective(module, inputs, kwargs, upstream, before_forward):
     return sum(float(np.sum(o * d)) for o, d in zip(outputs, upstream))
 
 
-def _numeric_entries(array, indices, objective, eps):
+def numeric_entries(array, indices, objective, eps):
+    """Central differences (f(x + eps) - f(x - eps)) / 2 eps of the scalar objective() at array[idx] for
+    each idx in indices (each entry changed in place, then restored)."""
     grads = []
     for idx in indices:
         original = array[idx]
@@ -77,9 +79,9 @@ def gradient_check(module, inputs, kwargs=None, eps=1e-6, max_entries=40, seed=0
             continue
         idx = sample(x.shape)
         analytic = np.array([input_grads[i][j] for j in idx])
-        errors[f"input{i}"] = relative_error(analytic, _numeric_entries(x, idx, objective, eps))
+        errors[f"input{i}"] = relative_error(analytic, numeric_entries(x, idx, objective, eps))
     for name, p in module.named_parameters():
         idx = sample(p.data.shape)
         analytic = np.array([param_grads[name][j] for j in idx])
-        errors[name] = relative_error(analytic, _numeric_entries(p.data, idx, objective, eps))
+        errors[name] = relative_error(analytic, numeric_entries(p.data, idx, objective, eps))
     return errors
