@@ -212,6 +212,7 @@ MUTATIONS = {
     "truncated": lambda p: p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2]),
     "garbage": lambda p: p.write_bytes(p.read_bytes()[:40] + bytes([p.read_bytes()[40] ^ 0x55]) + p.read_bytes()[41:]),
     "wrong JSON": lambda p: p.write_text('{"step": "twenty", "files": []}'),
+    "nested too deeply": lambda p: p.write_text("[" * 100_000),     # json.loads: a RecursionError
     "missing": lambda p: p.unlink(),
 }
 
@@ -248,7 +249,7 @@ def test_each_damaged_file_of_the_only_checkpoint_is_one_line_and_nothing_is_rew
             assert "no complete checkpoint" in lines[0] and name in lines[0], (name, kind, lines[0])
             assert snapshot(out) == before, (name, kind)                 # a failed resume writes nothing
             cases += 1
-    assert cases == 6 * 4                       # model, optimizer, config, trainer state, metrics, manifest
+    assert cases == 6 * 5                       # model, optimizer, config, trainer state, metrics, manifest
 
 
 def test_damaged_top_level_files_do_not_matter_and_a_cut_metrics_line_is_dropped(tmp_path, reference):
@@ -299,7 +300,7 @@ def test_an_older_trainers_run_resumes_and_its_damage_is_one_line(tmp_path, refe
     assert resumed.notes == [f"dropped the unfinished last line of {out / 'metrics.jsonl'} (line 3)"]
     assert not (out / "trainer_state.json").exists() and checkpoints.checkpoint_dirs(out)[0].name == "step-00000030"
     for name in ("trainer_state.json", "optimizer.safetensors", "model.safetensors", "config.json"):
-        for kind in ("truncated", "wrong JSON", "missing"):
+        for kind in ("truncated", "wrong JSON", "nested too deeply", "missing"):
             shutil.rmtree(out)
             shutil.copytree(pristine, out)
             MUTATIONS[kind](out / name)

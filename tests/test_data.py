@@ -160,6 +160,8 @@ BAD_INPUTS = [   # (files to write, --data, the message's start after "train_toy
     ({"t.jsonl": b'{"text": "ok"}\n{"text": ""}\n'}, ["t.jsonl"], "t.jsonl, row 2 (line 2): empty text"),
     ({"t.jsonl": b'{"text": "ok"}\n{"body": "x"}\n'}, ["t.jsonl"], "t.jsonl, row 2 (line 2): no field 'text'"),
     ({"t.jsonl": b'{"text": "ok"},\n'}, ["t.jsonl"], "t.jsonl, row 1 (line 1): not JSON"),
+    ({"t.jsonl": b'{"text": "ok"}\n' + b"[" * 100_000 + b"\n"}, ["t.jsonl"],
+     "t.jsonl, row 2 (line 2): not JSON (nested too deeply)"),
     ({"t.csv": b"text,label\na,b,c\n"}, ["t.csv"], "t.csv, row 1 (line 2): 3 fields, but the header has 2"),
     ({"a.txt": b"fine"}, ["a.txt", "*.md"], "*.md: no file matches this pattern"),
     ({"d/x.csv": b"text\nhi\n"}, ["d"], "d: a directory with no .txt or .md file below it"),

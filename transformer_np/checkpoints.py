@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from .io.atomic import atomic_write_json, atomic_writer, check_regular_file_target, file_mode, fsync_directory
+from .io.jsonfile import parse_json_text
 from .train_setup import TrainingError
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -148,7 +149,7 @@ def verify(checkpoint):
     """Check every file of a published checkpoint against its manifest; returns the manifest."""
     where = checkpoint / MANIFEST
     try:
-        manifest = json.loads(where.read_text(encoding="utf-8"))
+        manifest = parse_json_text(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{where}: missing") from None
     except (OSError, ValueError) as e:
@@ -193,7 +194,7 @@ def newest_checkpoint(out):
 
 def read_json(path, what):
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
+        value = parse_json_text(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing") from None
     except (OSError, ValueError) as e:
@@ -214,7 +215,7 @@ def read_metrics(path, notes):
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
+            entry = parse_json_text(line)
             if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
                 raise ValueError("not an evaluation record")
         except ValueError as e:
@@ -346,7 +347,7 @@ def release_lock(out):
 
 def _read_lock(path):
     try:
-        holder = json.loads(Path(path).read_text())
+        holder = parse_json_text(Path(path).read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError):

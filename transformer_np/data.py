@@ -27,6 +27,8 @@ import json
 import os
 from pathlib import Path
 
+from .io.jsonfile import parse_json_text
+
 TEXT_SUFFIXES = (".txt", ".md")                         # what a directory contributes
 TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 JSONL_SUFFIX = ".jsonl"
@@ -134,9 +136,11 @@ def _jsonl_rows(path, text):
         row_number += 1
         where = f"row {row_number} (line {line_index + 1})"
         try:
-            record = json.loads(line)
+            record = parse_json_text(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}, {where}: not JSON ({e.msg} at column {e.colno})") from None
+        except ValueError as e:                  # nested too deeply, an integer of over 4,300 digits
+            raise DataError(f"{path}, {where}: not JSON ({e})") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}, {where}: a JSON {type(record).__name__}, not an object {{\"name\": value, ...}}")
         yield row_number, where, record

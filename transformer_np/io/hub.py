@@ -27,7 +27,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -37,6 +36,8 @@ import urllib.error
 import urllib.request
 from http.client import HTTPException
 from pathlib import Path
+
+from .jsonfile import parse_json_text
 
 __all__ = [
     "DEFAULT_HUB_URL",
@@ -498,8 +499,8 @@ def _refuse_unreadable_json(url: str, part: Path, dest: Path) -> None:
     if dest.suffix != ".json":
         return
     try:
-        json.loads(part.read_bytes().decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        parse_json_text(part.read_bytes().decode("utf-8"))
+    except ValueError as exc:                    # bad JSON (parse_json_text) or not UTF-8
         part.unlink()
         reason = " ".join(str(exc).split())[:120]
         raise DownloadError(f"{url}: what the server sent is not valid JSON ({reason}); "

@@ -11,13 +11,14 @@ and the memory the model's parameters will take is compared with what the machin
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+
+from ..io.jsonfile import parse_json_text
 
 # Sizes and ids beyond 64 bits describe no model that fits any machine; refusing them early keeps the
 # arithmetic on them (products, divisions) cheap and the messages short.
@@ -132,10 +133,8 @@ def read_json(path: str | os.PathLike):
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON (byte {exc.start} is not UTF-8)") from None
     try:
-        return json.loads(text)
-    except RecursionError:
-        raise ConfigError(f"{path}: not valid JSON (nested too deeply)") from None
-    except ValueError as exc:                      # JSONDecodeError, or an integer of more than 4,300 digits
+        return parse_json_text(text)
+    except ValueError as exc:                      # bad syntax, too deep, an integer of over 4,300 digits
         raise ConfigError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
 
 

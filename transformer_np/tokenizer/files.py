@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io import atomic
+from ..io.jsonfile import parse_json_text
 from .byte_alphabet import BYTE_TO_CHAR, CHAR_TO_BYTE, bytes_to_text
 
 MERGES_HEADER = "#version: 0.2"
@@ -87,12 +88,10 @@ def parse_json(path: Path, text: str):
     """``json.loads(text)`` with every way it can fail as one TokenizerFileError naming ``path``:
     bad syntax (with its line), nesting too deep for the parser, an integer of thousands of digits."""
     try:
-        return json.loads(text)
+        return parse_json_text(text)
     except json.JSONDecodeError as error:
         raise TokenizerFileError(path, f"invalid JSON: {error.msg} (column {error.colno})", error.lineno) from None
-    except RecursionError:
-        raise TokenizerFileError(path, "invalid JSON: nested too deeply") from None
-    except ValueError as error:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+    except ValueError as error:  # nested too deeply, or an integer of more than 4,300 digits
         raise TokenizerFileError(path, f"invalid JSON: {error}") from None
 
 
