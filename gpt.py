@@ -353,6 +353,7 @@ def tokenizer_of(config):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="A GPT in one NumPy file: train a baby GPT, or continue a prompt.")
+    p.print_usage = lambda file=None: None          # a flag error is one line: "gpt.py: error: ..."
     p.add_argument("--data", help="text file to train on (default: ../shared/data/tinyshakespeare.txt)")
     p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

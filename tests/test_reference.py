@@ -223,6 +223,7 @@ def test_missing_files_are_one_line_errors(args, named):
 def test_bad_flags_exit_2_without_a_traceback(args):
     r = run_cli(*args)
     assert r.returncode == 2 and "error:" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_continues_a_prompt_greedily():
