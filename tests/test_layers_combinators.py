@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transformer_np.layers import (GELU, Add, Branch, FeedForward, Identity, LayerNorm, Linear, ReLU, Residual,
-                                   Sequential)
+from transformer_np.layers import (GELU, Add, Branch, CausalAttention, FeedForward, Identity, LayerNorm, Linear,
+                                   MultiHeadAttention, ReLU, Residual, Sequential)
 
 GRAD = settings(max_examples=15, deadline=None)
 shapes = st.tuples(st.integers(1, 2), st.integers(1, 5), st.integers(1, 8))
@@ -246,3 +246,14 @@ def test_feedforward_rejects_unknown_activation():
 def test_feedforward_rejects_mismatched_width():
     with pytest.raises(ValueError, match="last dimension 4"):
         FeedForward(4, 8)(np.zeros((1, 2, 5), np.float32))
+
+
+def test_causal_attention_gradients_match_finite_differences_and_look_only_back(assert_gradients):
+    rng = np.random.default_rng(3)
+    layer = CausalAttention(MultiHeadAttention(8, 2, dtype=np.float64, rng=0))
+    x = randn(rng, 2, 5, 8)
+    assert_gradients(layer, [x], expect=["input0", "attn.c_attn.weight", "attn.c_proj.weight"], seed=0)
+    changed = x.copy()
+    changed[:, -1] += 1.0                                   # the last position cannot change earlier outputs
+    y, y2 = layer.forward(x), layer.forward(changed)
+    assert np.array_equal(y[:, :-1], y2[:, :-1]) and not np.allclose(y[:, -1], y2[:, -1])

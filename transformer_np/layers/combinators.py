@@ -95,8 +95,9 @@ class Residual(Module):
 class CausalAttention(Module):
     """Self-attention with the causal mask always on (Trax's CausalAttention): y = attention(x, causal=True).
 
-    Combinators pass arrays only, so this adapter fixes the one option a decoder's attention needs; the
-    parameters stay those of the wrapped MultiHeadAttention (named `attn.*` here).
+    Shapes: x, y (B, T, C). Backward is the wrapped attention's (dX from dY, its parameters' .grad added);
+    the equations are MultiHeadAttention's. Combinators pass arrays only, so this adapter fixes the one
+    option a decoder's attention needs; the parameters stay the wrapped layer's (named `attn.*` here).
     """
 
     def __init__(self, attention):
